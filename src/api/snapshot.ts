@@ -1,0 +1,53 @@
+import type { Kind, Resource, ResourceKey } from './resource';
+import type { Gateway, RouteTable, Secret, Settings, Upstream, VirtualService } from './types';
+
+/** Every valid resource, by kind and `namespace/name`: the input of one translation. */
+export interface ApiSnapshot {
+  upstreams: Map<string, Upstream>;
+  virtualServices: Map<string, VirtualService>;
+  routeTables: Map<string, RouteTable>;
+  gateways: Map<string, Gateway>;
+  secrets: Map<string, Secret>;
+  settings: Map<string, Settings>;
+}
+
+const FIELD_OF_KIND: Record<Kind, keyof ApiSnapshot> = {
+  Upstream: 'upstreams',
+  VirtualService: 'virtualServices',
+  RouteTable: 'routeTables',
+  Gateway: 'gateways',
+  Secret: 'secrets',
+  Settings: 'settings',
+};
+
+export function nameKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export function emptySnapshot(): ApiSnapshot {
+  return {
+    upstreams: new Map(),
+    virtualServices: new Map(),
+    routeTables: new Map(),
+    gateways: new Map(),
+    secrets: new Map(),
+    settings: new Map(),
+  };
+}
+
+/** Builds a snapshot whose maps iterate in namespace/name order, so translation output is stable. */
+export function snapshotOf(resources: Iterable<Resource>): ApiSnapshot {
+  const sorted = [...resources].sort((a, b) =>
+    nameKey(a.metadata.namespace, a.metadata.name).localeCompare(nameKey(b.metadata.namespace, b.metadata.name)),
+  );
+  const snapshot = emptySnapshot();
+  for (const resource of sorted) {
+    const map = snapshot[FIELD_OF_KIND[resource.kind]] as Map<string, Resource>;
+    map.set(nameKey(resource.metadata.namespace, resource.metadata.name), resource);
+  }
+  return snapshot;
+}
+
+export function lookup<T>(map: ReadonlyMap<string, T>, key: Pick<ResourceKey, 'namespace' | 'name'>): T | undefined {
+  return map.get(nameKey(key.namespace, key.name));
+}

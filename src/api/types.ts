@@ -1,0 +1,170 @@
+/**
+ * TypeScript views of the API messages in protos/sluice/v1 (the protos are the source of truth and
+ * validate every document before code sees it; these types only describe validated shapes).
+ */
+import type { Resource, ResourceRef } from './resource';
+
+export interface HostSpec {
+  address: string;
+  port: number;
+  weight?: number;
+}
+
+export interface StaticUpstreamSpec {
+  hosts: HostSpec[];
+  useTls?: boolean;
+  sni?: string;
+  http2?: boolean;
+  caFile?: string;
+}
+
+export interface KubeUpstreamSpec {
+  serviceName: string;
+  serviceNamespace?: string;
+  servicePort: number;
+  selector?: Record<string, string>;
+  http2?: boolean;
+}
+
+export interface UpstreamSpec {
+  static?: StaticUpstreamSpec;
+  kube?: KubeUpstreamSpec;
+  connectTimeout?: string;
+  [upstreamType: string]: unknown;
+}
+
+export interface HeaderMatcherSpec {
+  name: string;
+  value?: string;
+  regex?: boolean;
+  present?: boolean;
+  invertMatch?: boolean;
+}
+
+export type QueryParameterMatcherSpec = Omit<HeaderMatcherSpec, 'invertMatch'>;
+
+export interface MatcherSpec {
+  prefix?: string;
+  exact?: string;
+  regex?: string;
+  pathTemplate?: string;
+  methods?: string[];
+  headers?: HeaderMatcherSpec[];
+  queryParameters?: QueryParameterMatcherSpec[];
+}
+
+export interface DestinationSpec {
+  upstream: ResourceRef;
+  function?: string;
+}
+
+export interface RouteActionSpec {
+  single?: DestinationSpec;
+  multi?: { destinations: Array<{ weight?: number; destination: DestinationSpec }> };
+}
+
+export interface RedirectActionSpec {
+  hostRedirect?: string;
+  pathRedirect?: string;
+  prefixRewrite?: string;
+  responseCode?: number;
+  httpsRedirect?: boolean;
+  stripQuery?: boolean;
+  portRedirect?: number;
+}
+
+export interface DirectResponseActionSpec {
+  status: number;
+  body?: string;
+}
+
+export interface DelegateActionSpec {
+  ref?: ResourceRef;
+  name?: string;
+  namespace?: string;
+}
+
+export interface HeaderValueOptionSpec {
+  header: { key: string; value?: string };
+  append?: boolean;
+}
+
+export interface RouteOptionsSpec {
+  prefixRewrite?: string;
+  timeout?: string;
+  retries?: { retryOn?: string; numRetries?: number; perTryTimeout?: string };
+  cors?: {
+    allowOrigin?: string[];
+    allowOriginRegex?: string[];
+    allowMethods?: string[];
+    allowHeaders?: string[];
+    exposeHeaders?: string[];
+    maxAge?: string;
+    allowCredentials?: boolean;
+  };
+  headerManipulation?: {
+    requestHeadersToAdd?: HeaderValueOptionSpec[];
+    requestHeadersToRemove?: string[];
+    responseHeadersToAdd?: HeaderValueOptionSpec[];
+    responseHeadersToRemove?: string[];
+  };
+  faults?: {
+    abort?: { percentage?: number; httpStatus: number };
+    delay?: { percentage?: number; fixedDelay: string };
+  };
+  hostRewrite?: string;
+}
+
+export interface RouteSpec {
+  name?: string;
+  matchers?: MatcherSpec[];
+  routeAction?: RouteActionSpec;
+  redirectAction?: RedirectActionSpec;
+  directResponseAction?: DirectResponseActionSpec;
+  delegateAction?: DelegateActionSpec;
+  options?: RouteOptionsSpec;
+}
+
+export interface VirtualHostSpec {
+  domains?: string[];
+  routes?: RouteSpec[];
+  options?: RouteOptionsSpec;
+}
+
+export interface SslConfigSpec {
+  secretRef: ResourceRef;
+  sniDomains?: string[];
+}
+
+export interface VirtualServiceSpec {
+  virtualHost: VirtualHostSpec;
+  sslConfig?: SslConfigSpec;
+  displayName?: string;
+}
+
+export interface RouteTableSpec {
+  routes?: RouteSpec[];
+}
+
+export interface GatewaySpec {
+  bindAddress?: string;
+  bindPort: number;
+  ssl?: boolean;
+  virtualServices?: ResourceRef[];
+  virtualServiceSelector?: { labels?: Record<string, string>; namespaces?: string[] };
+  proxyNames?: string[];
+  grpcProxyless?: Record<string, never>;
+}
+
+export interface SettingsSpec {
+  xdsAddress?: string;
+  adminAddress?: string;
+  discovery?: { fdsMode?: 'whitelist' | 'blacklist' | 'disabled' };
+}
+
+export type Upstream = Resource<UpstreamSpec>;
+export type VirtualService = Resource<VirtualServiceSpec>;
+export type RouteTable = Resource<RouteTableSpec>;
+export type Gateway = Resource<GatewaySpec>;
+export type Secret = Resource<never>;
+export type Settings = Resource<SettingsSpec>;

@@ -1,0 +1,107 @@
+import * as fs from 'fs';
+import type { Command } from 'commander';
+import { DEFAULT_NAMESPACE } from '../../api/resource';
+import type { HostSpec } from '../../api/types';
+import { NotAvailableError, UserError } from '../errors';
+import { newResource, writeResource } from '../write';
+
+interface CommonOptions {
+  name: string;
+  namespace: string;
+  configDir: string;
+  dryRun?: boolean;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function parseHost(text: string): HostSpec {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
+  if (!match) throw new UserError(`--host ${text}: write ADDRESS:PORT, e.g. 10.0.0.12:8080`);
+  return { address: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
+
+function readFileOption(flag: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new UserError(`${flag} ${file}: cannot read the file`);
+  }
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .requiredOption('--name <name>', 'resource name')
+    .option('--namespace <namespace>', 'namespace', DEFAULT_NAMESPACE)
+    .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
+    .option('--dry-run', 'print the resource instead of writing it');
+}
+
+function notYet(kind: string, type: string): () => never {
+  return () => {
+    throw new NotAvailableError(`create ${kind} ${type}: ${type} ${kind}s are not available in this version of sluice yet`);
+  };
+}
+
+export function registerCreate(program: Command): void {
+  const create = program.command('create').description('create an upstream, secret or virtualservice');
+  const upstream = create.command('upstream').description('create an upstream: static | kube');
+  withCommon(upstream.command('static').description('fixed hosts'))
+    .requiredOption('--host <address:port>', 'a host (repeat for several)', collect)
+    .option('--use-tls', 'connect with TLS')
+    .option('--sni <name>', 'SNI sent with TLS')
+    .option('--http2', 'speak HTTP/2 to the upstream (gRPC)')
+    .action((options: CommonOptions & { host: string[]; useTls?: boolean; sni?: string; http2?: boolean }) => {
+      const spec = {
+        static: {
+          hosts: options.host.map(parseHost),
+          ...(options.useTls ? { useTls: true } : {}),
+          ...(options.sni ? { sni: options.sni } : {}),
+          ...(options.http2 ? { http2: true } : {}),
+        },
+      };
+      return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+    });
+  withCommon(upstream.command('kube').description('a Kubernetes Service port'))
+    .requiredOption('--service-name <name>', 'the Service')
+    .option('--service-namespace <namespace>', 'its namespace (default: --namespace)')
+    .requiredOption('--service-port <port>', 'the Service port', Number)
+    .action((options: CommonOptions & { serviceName: string; serviceNamespace?: string; servicePort: number }) => {
+      const spec = {
+        kube: {
+          serviceName: options.serviceName,
+          serviceNamespace: options.serviceNamespace ?? options.namespace,
+          servicePort: options.servicePort,
+        },
+      };
+      return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+    });
+  for (const type of ['aws', 'gcp', 'azure']) {
+    upstream.command(type).allowUnknownOption().description(`(not available yet)`).action(notYet('upstream', type));
+  }
+
+  const secret = create.command('secret').description('create a secret: tls');
+  withCommon(secret.command('tls').description('a certificate and key for TLS'))
+    .requiredOption('--cert-file <file>', 'PEM certificate chain')
+    .requiredOption('--key-file <file>', 'PEM private key')
+    .option('--root-ca-file <file>', 'PEM CA bundle')
+    .action((options: CommonOptions & { certFile: string; keyFile: string; rootCaFile?: string }) => {
+      const data: Record<string, string> = {
+        certChain: readFileOption('--cert-file', options.certFile),
+        privateKey: readFileOption('--key-file', options.keyFile),
+      };
+      if (options.rootCaFile) data.rootCa = readFileOption('--root-ca-file', options.rootCaFile);
+      return writeResource(newResource('Secret', options.name, options.namespace, { type: 'tls', data }), options);
+    });
+  for (const type of ['aws', 'gcp', 'azure']) {
+    secret.command(type).allowUnknownOption().description(`(not available yet)`).action(notYet('secret', type));
+  }
+
+  withCommon(create.command('virtualservice').alias('vs').description('a virtual service with no routes'))
+    .option('--domains <domains>', 'comma-separated domains', '*')
+    .action((options: CommonOptions & { domains: string }) => {
+      const spec = { virtualHost: { domains: options.domains.split(',').map((d) => d.trim()), routes: [] } };
+      return writeResource(newResource('VirtualService', options.name, options.namespace, { spec }), options);
+    });
+}

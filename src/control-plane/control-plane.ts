@@ -1,0 +1,190 @@
+import { keyString, type Resource, type ResourceKey, type Status } from '../api/resource';
+import { loadSnapshot, type AcceptedResource, type FileProblem } from '../api/load';
+import type { Metrics } from '../admin/metrics';
+import type { Logger } from '../logger';
+import { sameStatus, statusOf } from '../reporter/statuses';
+import type { ResourceStore, StoreContents } from '../store/store';
+import { ownerId } from '../translator/envoy/envoy-translator';
+import type { Proxy } from '../translator/gateway/proxy';
+import { translate } from '../translator/translate';
+import type { Reports } from '../translator/reports';
+import { ResourceEncoder } from '../xds/encode';
+import type { XdsSnapshot } from '../xds/resources';
+import type { SnapshotCache } from '../xds/snapshot-cache';
+import { buildXdsSnapshots, withShortNames } from './xds-snapshots';
+
+export interface ControlPlaneOptions {
+  store: ResourceStore;
+  cache: SnapshotCache;
+  metrics: Metrics;
+  logger: Logger;
+  /** Only the leader writes statuses (every replica serves xDS). Default true. */
+  writeStatuses?: boolean;
+}
+
+export interface NackReport {
+  proxyKey: string;
+  typeUrl: string;
+  resourceNames: readonly string[];
+  message: string;
+}
+
+/**
+ * The loop: store change -> validate -> translate -> encode -> snapshot cache (-> ADS), and statuses
+ * back to the store. Translations never overlap; changes that arrive meanwhile are folded into one rerun.
+ */
+export class ControlPlane {
+  private readonly encoder = new ResourceEncoder();
+  private lastGood = new Map<string, AcceptedResource>();
+  private snapshots = new Map<string, XdsSnapshot>();
+  private owners = new Map<string, ResourceKey[]>();
+  private proxies: Proxy[] = [];
+  private statuses = new Map<string, Status>();
+  private fileProblems: FileProblem[] = [];
+  /** NACKs not yet superseded by an ACK, by `proxy type`. */
+  private readonly nacks = new Map<string, NackReport>();
+  private pending: StoreContents | undefined;
+  private running: Promise<void> | undefined;
+  private stopWatch: (() => void) | undefined;
+  private translatedOnce = false;
+  private lastContents: StoreContents | undefined;
+
+  constructor(private readonly options: ControlPlaneOptions) {}
+
+  async start(): Promise<void> {
+    await this.submit(await this.options.store.load());
+    this.stopWatch = this.options.store.watch((contents) => void this.submit(contents));
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+  }
+
+  /** Queues a translation of `contents`; resolves when it (or a later one) has been applied. */
+  submit(contents: StoreContents): Promise<void> {
+    this.pending = contents;
+    if (!this.running) this.running = this.drain();
+    return this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending) {
+        const contents = this.pending;
+        this.pending = undefined;
+        this.lastContents = contents;
+        await this.apply(contents);
+      }
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async apply(contents: StoreContents): Promise<void> {
+    const { logger, metrics, cache } = this.options;
+    const timer = metrics.translationSeconds.startTimer();
+    const loaded = loadSnapshot(contents, this.lastGood);
+    const translation = translate(loaded.snapshot, loaded.reports);
+    const snapshots = buildXdsSnapshots(translation.envoy, this.encoder, translation.reports, this.snapshots);
+    const published = withShortNames(snapshots);
+    for (const key of cache.keys()) {
+      if (!published.has(key)) published.set(key, new Map());
+    }
+    for (const [key, snapshot] of published) cache.setSnapshot(key, snapshot);
+    this.snapshots = snapshots;
+    this.owners = translation.envoy.owners;
+    this.proxies = translation.proxies;
+    this.fileProblems = loaded.fileProblems;
+    this.rememberAccepted(loaded.valid, loaded.locations, translation.reports);
+    timer();
+    metrics.translations.inc();
+    const rejected = translation.reports.all().filter((report) => report.errors.length > 0);
+    metrics.translationErrors.inc(rejected.length);
+    for (const problem of loaded.fileProblems) logger.warn({ file: problem.file }, problem.message);
+    logger.info({ proxies: translation.proxies.length, rejected: rejected.length }, 'translated');
+    this.translatedOnce = true;
+    await this.report(translation.reports, loaded.valid);
+  }
+
+  /** A resource becomes the fallback for future bad edits once it translated without errors. */
+  private rememberAccepted(valid: Map<string, Resource>, locations: Map<string, AcceptedResource['location']>, reports: Reports): void {
+    const next = new Map<string, AcceptedResource>();
+    for (const [id, previous] of this.lastGood) next.set(id, previous);
+    for (const [id, resource] of valid) {
+      const report = reports.get({ kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name });
+      if (!report || report.errors.length === 0) next.set(id, { resource, location: locations.get(id) ?? {} });
+    }
+    const present = new Set([...valid.keys(), ...[...reports.all()].map((report) => keyString(report.key))]);
+    for (const id of next.keys()) if (!present.has(id)) next.delete(id);
+    this.lastGood = next;
+  }
+
+  private async report(reports: Reports, valid: Map<string, Resource>): Promise<void> {
+    const changed: Array<{ key: ResourceKey; status: Status }> = [];
+    const next = new Map<string, Status>();
+    for (const report of reports.all()) {
+      const id = keyString(report.key);
+      for (const nack of this.nacksFor(report.key)) report.warnings.push(nack);
+      const status = statusOf(report, valid.get(id)?.metadata.generation);
+      next.set(id, status);
+      if (!sameStatus(this.statuses.get(id), status)) changed.push({ key: report.key, status });
+    }
+    this.statuses = next;
+    if (changed.length === 0 || this.options.writeStatuses === false) return;
+    try {
+      await this.options.store.writeStatuses(changed);
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'could not write statuses');
+    }
+  }
+
+  private nacksFor(key: ResourceKey): string[] {
+    const messages: string[] = [];
+    for (const nack of this.nacks.values()) {
+      const affected = nack.resourceNames.some((name) =>
+        (this.owners.get(ownerId(nack.typeUrl, name)) ?? []).some((owner) => keyString(owner) === keyString(key)),
+      );
+      if (affected) messages.push(`proxy ${nack.proxyKey} rejected ${nack.typeUrl.split('.').pop()} ${nack.resourceNames.join(', ')}: ${nack.message}`);
+    }
+    return messages;
+  }
+
+  /** A client rejected config: report it on the resources it came from until the client accepts a newer one. */
+  recordNack(nack: NackReport): void {
+    this.nacks.set(`${nack.proxyKey} ${nack.typeUrl}`, nack);
+    void this.resubmit();
+  }
+
+  recordAck(proxyKey: string, typeUrl: string): void {
+    if (this.nacks.delete(`${proxyKey} ${typeUrl}`)) void this.resubmit();
+  }
+
+  private resubmit(): Promise<void> {
+    return this.lastContents ? this.submit(this.lastContents) : Promise.resolve();
+  }
+
+  /** Settles once the current translation queue is empty. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  isReady(): boolean {
+    return this.translatedOnce;
+  }
+
+  currentProxies(): Proxy[] {
+    return this.proxies;
+  }
+
+  currentSnapshots(): ReadonlyMap<string, XdsSnapshot> {
+    return this.snapshots;
+  }
+
+  currentStatuses(): ReadonlyMap<string, Status> {
+    return this.statuses;
+  }
+
+  currentFileProblems(): readonly FileProblem[] {
+    return this.fileProblems;
+  }
+}

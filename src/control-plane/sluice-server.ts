@@ -1,0 +1,72 @@
+import { AdminServer } from '../admin/admin-server';
+import { Metrics } from '../admin/metrics';
+import type { Logger } from '../logger';
+import type { ResourceStore } from '../store/store';
+import { AdsServer } from '../xds/ads-server';
+import { SnapshotCache } from '../xds/snapshot-cache';
+import { ControlPlane } from './control-plane';
+
+export const DEFAULT_XDS_ADDRESS = '127.0.0.1:9977';
+export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:9091';
+
+export interface SluiceServerOptions {
+  store: ResourceStore;
+  logger: Logger;
+  xdsAddress?: string;
+  adminAddress?: string;
+  metrics?: Metrics;
+}
+
+export interface RunningSluice {
+  controlPlane: ControlPlane;
+  ads: AdsServer;
+  cache: SnapshotCache;
+  metrics: Metrics;
+  xdsPort: number;
+  adminPort: number;
+  stop(): Promise<void>;
+}
+
+/** Wires store -> control loop -> snapshot cache -> ADS server, plus the admin endpoint. */
+export async function startSluice(options: SluiceServerOptions): Promise<RunningSluice> {
+  const { store, logger } = options;
+  const metrics = options.metrics ?? new Metrics({ collectProcessMetrics: true });
+  const cache = new SnapshotCache();
+  const controlPlane = new ControlPlane({ store, cache, metrics, logger });
+  const ads = new AdsServer({ cache, metrics, logger });
+  ads.onNack((event) =>
+    controlPlane.recordNack({
+      proxyKey: event.proxyKey,
+      typeUrl: event.typeUrl,
+      resourceNames: event.resourceNames,
+      message: event.errorDetail.message,
+    }),
+  );
+  ads.onAck((event) => controlPlane.recordAck(event.proxyKey, event.typeUrl));
+  await controlPlane.start();
+  const xdsPort = await ads.start(options.xdsAddress ?? DEFAULT_XDS_ADDRESS);
+  const admin = new AdminServer({ controlPlane, ads, metrics });
+  let adminPort: number;
+  try {
+    adminPort = await admin.start(options.adminAddress ?? DEFAULT_ADMIN_ADDRESS);
+  } catch (error) {
+    await ads.stop();
+    controlPlane.stop();
+    throw error;
+  }
+  logger.info({ xdsPort, adminPort }, 'sluice is serving');
+  return {
+    controlPlane,
+    ads,
+    cache,
+    metrics,
+    xdsPort,
+    adminPort,
+    async stop() {
+      controlPlane.stop();
+      await Promise.all([ads.stop(), admin.stop()]);
+      await controlPlane.idle();
+      await store.close();
+    },
+  };
+}

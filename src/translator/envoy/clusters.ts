@@ -1,0 +1,101 @@
+import { isIP } from 'net';
+import type { ResourceKey } from '../../api/resource';
+import type { Json } from '../plugin';
+import { durationMs, protoDuration } from './durations';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/** Debian's CA bundle, where Envoy's container images also keep it. */
+export const DEFAULT_CA_FILE = '/etc/ssl/certs/ca-certificates.crt';
+
+const ADS_CONFIG_SOURCE = { ads: {}, resourceApiVersion: 'V3' };
+
+export function adsConfigSource(): Json {
+  return { ...ADS_CONFIG_SOURCE };
+}
+
+/** Gloo's convention, so that Envoy stats read the same: NAME_NAMESPACE. */
+export function clusterName(upstream: Pick<ResourceKey, 'name' | 'namespace'>): string {
+  return `${upstream.name}_${upstream.namespace}`;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+  weight?: number;
+}
+
+function lbEndpoint(endpoint: Endpoint): Json {
+  return {
+    endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
+    ...(endpoint.weight ? { loadBalancingWeight: endpoint.weight } : {}),
+  };
+}
+
+/** One locality with a weight: proxyless gRPC clients drop localities without one. */
+export function loadAssignment(cluster: string, endpoints: Endpoint[]): Json {
+  return {
+    clusterName: cluster,
+    endpoints: [{ locality: {}, loadBalancingWeight: 1, lbEndpoints: endpoints.map(lbEndpoint) }],
+  };
+}
+
+export interface ClusterOptions {
+  name: string;
+  connectTimeout?: string;
+  tls?: { sni?: string; caFile?: string };
+  http2?: boolean;
+  metadata?: Json;
+}
+
+function baseCluster(options: ClusterOptions): Json {
+  const cluster: Json = {
+    name: options.name,
+    connectTimeout: protoDuration(options.connectTimeout ? durationMs(options.connectTimeout) : DEFAULT_CONNECT_TIMEOUT_MS),
+  };
+  if (options.tls) {
+    const commonTlsContext: Json = {
+      validationContext: { trustedCa: { filename: options.tls.caFile || DEFAULT_CA_FILE } },
+      ...(options.http2 ? { alpnProtocols: ['h2'] } : {}),
+    };
+    cluster.transportSocket = {
+      name: 'envoy.transport_sockets.tls',
+      typedConfig: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        ...(options.tls.sni ? { sni: options.tls.sni } : {}),
+        commonTlsContext,
+      },
+    };
+  }
+  if (options.http2) {
+    cluster.typedExtensionProtocolOptions = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicitHttpConfig: { http2ProtocolOptions: {} },
+      },
+    };
+  }
+  if (options.metadata) cluster.metadata = options.metadata;
+  return cluster;
+}
+
+/** An EDS cluster over ADS; its endpoints travel as a ClusterLoadAssignment. */
+export function edsCluster(options: ClusterOptions): Json {
+  return { ...baseCluster(options), type: 'EDS', edsClusterConfig: { edsConfig: adsConfigSource() } };
+}
+
+/**
+ * A DNS cluster with inline endpoints. LOGICAL_DNS (one host) is accepted by proxyless gRPC clients too;
+ * STRICT_DNS (several hosts) only by Envoy.
+ */
+export function dnsCluster(options: ClusterOptions, endpoints: Endpoint[]): Json {
+  return {
+    ...baseCluster(options),
+    type: endpoints.length === 1 ? 'LOGICAL_DNS' : 'STRICT_DNS',
+    dnsLookupFamily: 'V4_PREFERRED',
+    loadAssignment: loadAssignment(options.name, endpoints),
+  };
+}
+
+export function isIpAddress(address: string): boolean {
+  return isIP(address) !== 0;
+}

@@ -1,0 +1,156 @@
+import { keyOf, type ResourceKey } from '../../api/resource';
+import { lookup } from '../../api/snapshot';
+import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
+import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
+import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
+import { pluginForUpstream } from './destinations';
+import { buildListener, routeConfigName, sdsSecretName } from './listeners';
+import { translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
+
+/** type URL -> resource name -> proto3 JSON, for one proxy. */
+export type ProxyResources = Map<TypeUrl, Map<string, Json>>;
+
+export interface EnvoyTranslation {
+  byProxy: Map<string, ProxyResources>;
+  /** `TYPE_URL name` -> the API resources an xDS resource was made from (to report NACKs on). */
+  owners: Map<string, ResourceKey[]>;
+}
+
+export function ownerId(typeUrl: string, name: string): string {
+  return `${typeUrl} ${name}`;
+}
+
+class Collector {
+  readonly owners = new Map<string, ResourceKey[]>();
+
+  own(typeUrl: TypeUrl, name: string, owners: ResourceKey[]): void {
+    const id = ownerId(typeUrl, name);
+    const list = this.owners.get(id) ?? [];
+    for (const owner of owners) {
+      if (!list.some((key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name)) list.push(owner);
+    }
+    this.owners.set(id, list);
+  }
+}
+
+interface UpstreamResources {
+  clusters: Map<string, Json>;
+  loadAssignments: Map<string, Json>;
+}
+
+/** Clusters and endpoints of every accepted upstream: shared (same objects) by every proxy. */
+function translateUpstreams(ctx: TranslationContext, plugins: readonly TranslatorPlugin[], collector: Collector): UpstreamResources {
+  const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
+  for (const upstream of ctx.snapshot.upstreams.values()) {
+    const key = keyOf(upstream);
+    ctx.reports.track(key);
+    if (ctx.reports.hasErrors(key)) continue;
+    const plugin = pluginForUpstream(upstream, plugins);
+    if (!plugin?.upstreamClusters) {
+      ctx.reports.error(key, `spec: no plugin serves upstream type ${Object.keys(upstream.spec ?? {}).join(', ')}`);
+      continue;
+    }
+    const { clusters, loadAssignments } = plugin.upstreamClusters(upstream, ctx);
+    if (ctx.reports.hasErrors(key)) continue;
+    for (const cluster of clusters) {
+      out.clusters.set(cluster.name as string, cluster);
+      collector.own(TYPE_URLS.cluster, cluster.name as string, [key]);
+    }
+    for (const assignment of loadAssignments) {
+      out.loadAssignments.set(assignment.clusterName as string, assignment);
+      collector.own(TYPE_URLS.endpoint, assignment.clusterName as string, [key]);
+    }
+  }
+  return out;
+}
+
+function tlsSecret(vh: ProxyVirtualHost, ctx: TranslationContext): Json | { error: string } {
+  const ref = vh.sslConfig?.secretRef;
+  if (!ref) return { error: 'spec.sslConfig.secretRef: missing' };
+  const namespace = ref.namespace || vh.owner.namespace;
+  const secret = lookup(ctx.snapshot.secrets, { namespace, name: ref.name });
+  if (!secret) return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} not found` };
+  if (secret.type !== 'tls') return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has type ${secret.type}, not tls` };
+  const missing = ['certChain', 'privateKey'].filter((field) => !secret.data?.[field]);
+  if (missing.length) return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has no ${missing.join(' or ')} in data` };
+  return {
+    name: sdsSecretName(namespace, ref.name),
+    tlsCertificate: {
+      certificateChain: { inlineString: secret.data?.certChain },
+      privateKey: { inlineString: secret.data?.privateKey },
+    },
+  };
+}
+
+/** TLS listeners: each virtual host needs a valid certificate and its own SNI names. */
+function tlsVirtualHosts(listener: ProxyListener, ctx: TranslationContext, secrets: Map<string, Json>, collector: Collector): ProxyVirtualHost[] {
+  const kept: ProxyVirtualHost[] = [];
+  const matches = new Map<string, string>();
+  for (const vh of listener.virtualHosts) {
+    const secret = tlsSecret(vh, ctx);
+    if ('error' in secret) {
+      ctx.reports.error(vh.owner, String(secret.error));
+      continue;
+    }
+    const names = (vh.sslConfig?.sniDomains?.length ? vh.sslConfig.sniDomains : vh.domains).filter((d) => d !== '*');
+    const matchKey = [...names].sort().join(',');
+    const holder = matches.get(matchKey);
+    if (holder) {
+      ctx.reports.error(vh.owner, `spec.sslConfig: SNI names [${names.join(', ')}] are already served by ${holder} on ${listener.name}`);
+      continue;
+    }
+    matches.set(matchKey, vh.name);
+    secrets.set(secret.name as string, secret);
+    collector.own(TYPE_URLS.secret, secret.name as string, [vh.owner]);
+    kept.push(vh);
+  }
+  return kept;
+}
+
+function translateListener(
+  listener: ProxyListener,
+  ctx: TranslationContext,
+  plugins: readonly TranslatorPlugin[],
+  resources: ProxyResources,
+  collector: Collector,
+): void {
+  const secrets = resources.get(TYPE_URLS.secret) as Map<string, Json>;
+  const virtualHostsIn = listener.ssl ? tlsVirtualHosts(listener, ctx, secrets, collector) : listener.virtualHosts;
+  const routeCtx: RouteBuildContext = { ...ctx, proxyless: listener.grpcProxyless, plugins, usedFilters: new Set() };
+  const routeOwners: ResourceKey[] = [];
+  const virtualHosts = virtualHostsIn.map((vh) => {
+    routeOwners.push(vh.owner, ...vh.routes.map((route) => route.owner));
+    return {
+      name: vh.name,
+      domains: vh.domains,
+      routes: vh.routes.flatMap((route) => translateRoute(route, routeCtx)),
+      ...virtualHostOptions(vh.options, vh.owner, routeCtx),
+    };
+  });
+  const name = routeConfigName(listener);
+  const routeConfig: Json = { name, virtualHosts };
+  if (!listener.grpcProxyless) routeConfig.ignorePortInHostMatching = true;
+  resources.get(TYPE_URLS.route)?.set(name, routeConfig);
+  collector.own(TYPE_URLS.route, name, routeOwners);
+  resources.get(TYPE_URLS.listener)?.set(listener.name, buildListener({ ...listener, virtualHosts: virtualHostsIn }, routeCtx.usedFilters, plugins));
+  collector.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
+}
+
+/** Proxies + upstreams + secrets -> the xDS resources of each proxy, in proto3 JSON. */
+export function translateEnvoy(proxies: Proxy[], ctx: TranslationContext, plugins: readonly TranslatorPlugin[]): EnvoyTranslation {
+  const collector = new Collector();
+  const upstreams = translateUpstreams(ctx, plugins, collector);
+  const byProxy = new Map<string, ProxyResources>();
+  for (const proxy of proxies) {
+    const resources: ProxyResources = new Map([
+      [TYPE_URLS.cluster, new Map(upstreams.clusters)],
+      [TYPE_URLS.endpoint, new Map(upstreams.loadAssignments)],
+      [TYPE_URLS.listener, new Map()],
+      [TYPE_URLS.route, new Map()],
+      [TYPE_URLS.secret, new Map()],
+    ]);
+    for (const listener of proxy.listeners) translateListener(listener, ctx, plugins, resources, collector);
+    byProxy.set(proxy.key, resources);
+  }
+  return { byProxy, owners: collector.owners };
+}

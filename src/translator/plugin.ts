@@ -1,0 +1,83 @@
+import type { ResourceKey } from '../api/resource';
+import type { ApiSnapshot } from '../api/snapshot';
+import type { DestinationSpec, RouteOptionsSpec, Upstream } from '../api/types';
+import type { Reports } from './reports';
+
+/** A message in proto3 JSON form (lowerCamel fields, `@type` on every Any). */
+export type Json = Record<string, unknown>;
+
+export interface TranslationContext {
+  snapshot: ApiSnapshot;
+  reports: Reports;
+}
+
+export interface UpstreamClusters {
+  clusters: Json[];
+  loadAssignments: Json[];
+}
+
+export interface DestinationContext extends TranslationContext {
+  upstream: Upstream;
+  destination: DestinationSpec;
+  /** The route (or weighted destination) being built, for error messages: `spec.virtualHost.routes[0]`. */
+  source: string;
+  /** The resource that holds the route. */
+  owner: ResourceKey;
+  /** Proxyless gRPC clients accept less than Envoy (see docs/proxyless-grpc.md). */
+  proxyless: boolean;
+}
+
+/** Where a destination sends traffic, and what the route or weighted cluster must carry for it. */
+export interface DestinationTarget {
+  cluster: string;
+  /** HTTP filter name -> per-route config (proto3 JSON with `@type`). */
+  typedPerFilterConfig?: Record<string, Json>;
+  requestHeadersToAdd?: Json[];
+  /** Route-level fields (`hostRewriteLiteral`, `prefixRewrite`, ...) the destination needs. */
+  routeFields?: Json;
+}
+
+export interface RouteContext extends TranslationContext {
+  options: RouteOptionsSpec;
+  owner: ResourceKey;
+  source: string;
+  proxyless: boolean;
+}
+
+/**
+ * One plugin: an upstream type, a function kind, a route option or an HTTP filter. Plugins are listed
+ * once in src/translator/plugins/index.ts; the core calls each hook it implements.
+ */
+export interface TranslatorPlugin {
+  readonly name: string;
+  /** Envoy .proto files (relative to data-plane-api) that hold the plugin's typed configs. */
+  readonly protoFiles?: readonly string[];
+  /** The Upstream spec keys this plugin owns (e.g. `static`). */
+  readonly upstreamTypes?: readonly string[];
+  /** Clusters and endpoints of an upstream of an owned type. Problems go to `ctx.reports`. */
+  upstreamClusters?(upstream: Upstream, ctx: TranslationContext): UpstreamClusters;
+  /** The functions an upstream of an owned type offers, or undefined when it offers none. */
+  functionNames?(upstream: Upstream, ctx: TranslationContext): string[] | undefined;
+  /**
+   * Resolves a destination on an upstream of an owned type. Returns an error message when the
+   * destination cannot be served (unknown function, missing secret, ...).
+   */
+  destination?(ctx: DestinationContext): DestinationTarget | { error: string };
+  /**
+   * Applies the route options this plugin owns, returning per-filter configs to set on the route (or
+   * virtual host). Returning an error rejects the route.
+   */
+  routeOptions?(ctx: RouteContext): { typedPerFilterConfig?: Record<string, Json>; error?: string } | undefined;
+  /**
+   * The HCM HTTP filter this plugin contributes, included only on listeners where some route or
+   * destination uses the filter (named by `filterName`). Filters run in plugin-list order, before the router.
+   */
+  readonly httpFilter?: {
+    filterName: string;
+    typedConfig: Json;
+    /** Proxyless gRPC clients know the filter; otherwise it and its per-route configs are marked optional. */
+    proxylessSupported: boolean;
+    /** Present in the HCM but off unless a route enables it (filters whose HCM config is only a placeholder). */
+    disabledByDefault?: boolean;
+  };
+}
