@@ -1,4 +1,4 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv, { type DataValidationCxt, type ErrorObject, type ValidateFunction } from 'ajv';
 import { API_VERSION, DEFAULT_NAMESPACE, KINDS, type Kind, type Resource } from './resource';
 import { documentSchema } from './schema';
 import { re2Problem } from './re2';
@@ -15,14 +15,19 @@ function createAjv(): Ajv {
     keyword: 'x-oneof',
     type: 'object',
     errors: true,
-    validate: function checkOneofs(groups: OneofGroup[], data: Record<string, unknown>): boolean {
+    validate: function checkOneofs(
+      groups: OneofGroup[],
+      data: Record<string, unknown>,
+      _parentSchema?: unknown,
+      dataContext?: DataValidationCxt,
+    ): boolean {
       const errors: ErrorObject[] = [];
       for (const group of groups) {
         const set = group.members.filter((member) => data[member] !== undefined);
         if (set.length > 1 || (group.exactlyOne && set.length === 0)) {
           errors.push({
             keyword: 'x-oneof',
-            instancePath: '',
+            instancePath: dataContext?.instancePath ?? '',
             schemaPath: '',
             params: { set },
             message:
