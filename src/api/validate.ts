@@ -1,4 +1,5 @@
-import Ajv, { type DataValidationCxt, type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { DataValidationCxt } from 'ajv/dist/types';
 import { API_VERSION, DEFAULT_NAMESPACE, KINDS, type Kind, type Resource } from './resource';
 import { documentSchema } from './schema';
 import { re2Problem } from './re2';
