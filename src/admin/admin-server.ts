@@ -70,7 +70,9 @@ export class AdminServer {
       const url = new URL(request.url ?? '/', 'http://admin');
       const handler = this.routes[url.pathname];
       if (!handler || request.method !== 'GET') {
-        response.writeHead(404, { 'content-type': 'text/plain' }).end(`not found; try ${Object.keys(this.routes).join(' ')}\n`);
+        response
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end(`not found; try ${Object.keys(this.routes).join(' ')}\n`);
         return;
       }
       handler(url).then(

@@ -25,7 +25,13 @@ export function crdFor(kind: CrdKind): Record<string, unknown> {
     spec: {
       group: API_GROUP,
       scope: 'Namespaced',
-      names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase(), ...(shortNames.length ? { shortNames } : {}) },
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural,
+        singular: kind.toLowerCase(),
+        ...(shortNames.length ? { shortNames } : {}),
+      },
       versions: [
         {
           name: 'v1',
@@ -56,7 +62,10 @@ export function renderCrds(): Map<string, string> {
   const files = new Map<string, string>();
   for (const kind of CRD_KINDS) {
     const header = '# Generated from protos/ by `npm run gen:crds`; do not edit.\n';
-    files.set(`${NAMES[kind].plural}.${API_GROUP}.yaml`, header + stringify(crdFor(kind), { aliasDuplicateObjects: false }));
+    files.set(
+      `${NAMES[kind].plural}.${API_GROUP}.yaml`,
+      header + stringify(crdFor(kind), { aliasDuplicateObjects: false }),
+    );
   }
   return files;
 }

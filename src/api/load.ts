@@ -44,7 +44,10 @@ export interface AcceptedResource {
  * because its file no longer parses, so that a bad edit never takes working config away; the resource
  * is still reported Rejected.
  */
-export function loadSnapshot(contents: StoreContents, lastGood: ReadonlyMap<string, AcceptedResource> = new Map()): LoadedSnapshot {
+export function loadSnapshot(
+  contents: StoreContents,
+  lastGood: ReadonlyMap<string, AcceptedResource> = new Map(),
+): LoadedSnapshot {
   const reports = new Reports();
   const fileProblems: FileProblem[] = [];
   const seen = new Map<string, SourceLocation>();
@@ -69,12 +72,19 @@ export function loadSnapshot(contents: StoreContents, lastGood: ReadonlyMap<stri
   }
   for (const { resource, location } of contents.resources) {
     const raw = resource as unknown as { kind?: string; metadata?: { name?: string; namespace?: string } };
-    const key = { kind: raw.kind, namespace: raw.metadata?.namespace || 'default', name: raw.metadata?.name ?? '' } as ResourceKey;
+    const key = {
+      kind: raw.kind,
+      namespace: raw.metadata?.namespace || 'default',
+      name: raw.metadata?.name ?? '',
+    } as ResourceKey;
     const id = keyString(key);
     const earlier = seen.get(id);
     if (earlier) {
       valid.delete(id);
-      reject(key, `defined twice: ${describeLocation(earlier) || 'first definition'} and ${describeLocation(location) || 'second definition'}; keep one`);
+      reject(
+        key,
+        `defined twice: ${describeLocation(earlier) || 'first definition'} and ${describeLocation(location) || 'second definition'}; keep one`,
+      );
       continue;
     }
     seen.set(id, location);

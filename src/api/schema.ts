@@ -139,7 +139,12 @@ export function documentSchema(kind: Kind, flavour: SchemaFlavour): JsonSchema {
   };
   if (kind === 'Secret') {
     Object.assign(properties, messageSchema(apiType('SecretBody'), flavour).properties as object);
-    return { type: 'object', properties, required: ['apiVersion', 'kind', 'metadata', 'type'], additionalProperties: false };
+    return {
+      type: 'object',
+      properties,
+      required: ['apiVersion', 'kind', 'metadata', 'type'],
+      additionalProperties: false,
+    };
   }
   properties.spec = messageSchema(apiType(SPEC_MESSAGES[kind]), flavour);
   return {

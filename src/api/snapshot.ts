@@ -38,7 +38,9 @@ export function emptySnapshot(): ApiSnapshot {
 /** Builds a snapshot whose maps iterate in namespace/name order, so translation output is stable. */
 export function snapshotOf(resources: Iterable<Resource>): ApiSnapshot {
   const sorted = [...resources].sort((a, b) =>
-    nameKey(a.metadata.namespace, a.metadata.name).localeCompare(nameKey(b.metadata.namespace, b.metadata.name)),
+    nameKey(a.metadata.namespace, a.metadata.name).localeCompare(
+      nameKey(b.metadata.namespace, b.metadata.name),
+    ),
   );
   const snapshot = emptySnapshot();
   for (const resource of sorted) {
@@ -48,6 +50,9 @@ export function snapshotOf(resources: Iterable<Resource>): ApiSnapshot {
   return snapshot;
 }
 
-export function lookup<T>(map: ReadonlyMap<string, T>, key: Pick<ResourceKey, 'namespace' | 'name'>): T | undefined {
+export function lookup<T>(
+  map: ReadonlyMap<string, T>,
+  key: Pick<ResourceKey, 'namespace' | 'name'>,
+): T | undefined {
   return map.get(nameKey(key.namespace, key.name));
 }

@@ -12,7 +12,8 @@ import { PACKAGE_ROOT } from '../package-root';
 import { EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, NotAvailableError, UserError } from './errors';
 
 function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+    .version;
 }
 
 export function buildProgram(): Command {
@@ -21,7 +22,15 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerServe, registerTranslate, registerDiscover, registerGet, registerCheck, registerCreate, registerAddRoute]) {
+  for (const register of [
+    registerServe,
+    registerTranslate,
+    registerDiscover,
+    registerGet,
+    registerCheck,
+    registerCreate,
+    registerAddRoute,
+  ]) {
     register(program);
   }
   program.commands.forEach(function exitOverrideAll(command: Command) {

@@ -25,7 +25,9 @@ export interface OfflineResult {
 
 export function openStore(configDir: string): FileStore {
   if (!fs.existsSync(configDir) || !fs.statSync(configDir).isDirectory()) {
-    throw new UserError(`config directory ${configDir} does not exist; pass --config-dir DIR (a directory of YAML files)`);
+    throw new UserError(
+      `config directory ${configDir} does not exist; pass --config-dir DIR (a directory of YAML files)`,
+    );
   }
   return new FileStore(configDir);
 }
@@ -36,7 +38,12 @@ export async function translateDirectory(configDir: string): Promise<OfflineResu
   try {
     const loaded = loadSnapshot(await store.load());
     const translation = translate(loaded.snapshot, loaded.reports);
-    const snapshots = buildXdsSnapshots(translation.envoy, new ResourceEncoder(), translation.reports, new Map());
+    const snapshots = buildXdsSnapshots(
+      translation.envoy,
+      new ResourceEncoder(),
+      translation.reports,
+      new Map(),
+    );
     const reports: ResourceReportRow[] = [
       ...loaded.fileProblems.map((problem) => ({
         kind: 'File',

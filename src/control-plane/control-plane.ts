@@ -107,12 +107,21 @@ export class ControlPlane {
   }
 
   /** A resource becomes the fallback for future bad edits once it translated without errors. */
-  private rememberAccepted(valid: Map<string, Resource>, locations: Map<string, AcceptedResource['location']>, reports: Reports): void {
+  private rememberAccepted(
+    valid: Map<string, Resource>,
+    locations: Map<string, AcceptedResource['location']>,
+    reports: Reports,
+  ): void {
     const next = new Map<string, AcceptedResource>();
     for (const [id, previous] of this.lastGood) next.set(id, previous);
     for (const [id, resource] of valid) {
-      const report = reports.get({ kind: resource.kind, namespace: resource.metadata.namespace, name: resource.metadata.name });
-      if (!report || report.errors.length === 0) next.set(id, { resource, location: locations.get(id) ?? {} });
+      const report = reports.get({
+        kind: resource.kind,
+        namespace: resource.metadata.namespace,
+        name: resource.metadata.name,
+      });
+      if (!report || report.errors.length === 0)
+        next.set(id, { resource, location: locations.get(id) ?? {} });
     }
     const present = new Set([...valid.keys(), ...[...reports.all()].map((report) => keyString(report.key))]);
     for (const id of next.keys()) if (!present.has(id)) next.delete(id);
@@ -142,9 +151,14 @@ export class ControlPlane {
     const messages: string[] = [];
     for (const nack of this.nacks.values()) {
       const affected = nack.resourceNames.some((name) =>
-        (this.owners.get(ownerId(nack.typeUrl, name)) ?? []).some((owner) => keyString(owner) === keyString(key)),
+        (this.owners.get(ownerId(nack.typeUrl, name)) ?? []).some(
+          (owner) => keyString(owner) === keyString(key),
+        ),
       );
-      if (affected) messages.push(`proxy ${nack.proxyKey} rejected ${nack.typeUrl.split('.').pop()} ${nack.resourceNames.join(', ')}: ${nack.message}`);
+      if (affected)
+        messages.push(
+          `proxy ${nack.proxyKey} rejected ${nack.typeUrl.split('.').pop()} ${nack.resourceNames.join(', ')}: ${nack.message}`,
+        );
     }
     return messages;
   }

@@ -30,7 +30,10 @@ export function buildXdsSnapshots(
         }
         const owners = translation.owners.get(ownerId(typeUrl, name)) ?? [];
         for (const owner of owners) {
-          reports.error(owner, `generated ${typeUrl.split('.').pop()} ${name} is invalid for Envoy: ${result.violations.slice(0, 3).join('; ')}`);
+          reports.error(
+            owner,
+            `generated ${typeUrl.split('.').pop()} ${name} is invalid for Envoy: ${result.violations.slice(0, 3).join('; ')}`,
+          );
         }
         const last = previous.get(proxyKey)?.get(typeUrl)?.get(name);
         if (last) encoded.set(name, last);

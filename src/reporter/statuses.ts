@@ -7,9 +7,11 @@ export const MAX_REASONS = 10;
 export const MAX_REASON_LENGTH = 1024;
 
 function bounded(reasons: string[]): string[] {
-  const clipped = reasons.slice(0, MAX_REASONS).map((reason) =>
-    reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason,
-  );
+  const clipped = reasons
+    .slice(0, MAX_REASONS)
+    .map((reason) =>
+      reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason,
+    );
   if (reasons.length > MAX_REASONS) clipped.push(`… and ${reasons.length - MAX_REASONS} more`);
   return clipped;
 }

@@ -67,7 +67,9 @@ export interface TranslatorPlugin {
    * Applies the route options this plugin owns, returning per-filter configs to set on the route (or
    * virtual host). Returning an error rejects the route.
    */
-  routeOptions?(ctx: RouteContext): { typedPerFilterConfig?: Record<string, Json>; error?: string } | undefined;
+  routeOptions?(
+    ctx: RouteContext,
+  ): { typedPerFilterConfig?: Record<string, Json>; error?: string } | undefined;
   /**
    * The HCM HTTP filter this plugin contributes, included only on listeners where some route or
    * destination uses the filter (named by `filterName`). Filters run in plugin-list order, before the router.

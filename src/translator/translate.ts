@@ -17,7 +17,11 @@ export interface Translation {
  * out, with a report per resource. The same snapshot always gives the same output, in the same order.
  * `reports` may arrive pre-filled with errors found while loading (those resources are then skipped).
  */
-export function translate(snapshot: ApiSnapshot, reports = new Reports(), plugins: readonly TranslatorPlugin[] = PLUGINS): Translation {
+export function translate(
+  snapshot: ApiSnapshot,
+  reports = new Reports(),
+  plugins: readonly TranslatorPlugin[] = PLUGINS,
+): Translation {
   const ctx = { snapshot, reports };
   const proxies = translateGateways(snapshot, reports);
   const envoy = translateEnvoy(proxies, ctx, plugins);

@@ -12,17 +12,21 @@ type Schema = Record<string, unknown>;
 function structuralProblems(schema: Schema, at: string, inValueValidation = false): string[] {
   const problems: string[] = [];
   const hasType = typeof schema.type === 'string';
-  if (!inValueValidation && !hasType && !schema['x-kubernetes-preserve-unknown-fields']) problems.push(`${at}: no type`);
-  if (schema.properties && schema.additionalProperties !== undefined) problems.push(`${at}: properties with additionalProperties`);
+  if (!inValueValidation && !hasType && !schema['x-kubernetes-preserve-unknown-fields'])
+    problems.push(`${at}: no type`);
+  if (schema.properties && schema.additionalProperties !== undefined)
+    problems.push(`${at}: properties with additionalProperties`);
   if (schema.additionalProperties === false) problems.push(`${at}: additionalProperties: false`);
   for (const [name, child] of Object.entries((schema.properties ?? {}) as Record<string, Schema>)) {
     problems.push(...structuralProblems(child, `${at}.${name}`));
   }
   if (schema.items) problems.push(...structuralProblems(schema.items as Schema, `${at}[]`));
-  if (typeof schema.additionalProperties === 'object') problems.push(...structuralProblems(schema.additionalProperties as Schema, `${at}{}`));
+  if (typeof schema.additionalProperties === 'object')
+    problems.push(...structuralProblems(schema.additionalProperties as Schema, `${at}{}`));
   for (const keyword of ['oneOf', 'anyOf', 'allOf']) {
     for (const branch of (schema[keyword] ?? []) as Schema[]) {
-      if (branch.type || branch.properties || branch.items) problems.push(`${at}.${keyword}: value validations may not declare types or properties`);
+      if (branch.type || branch.properties || branch.items)
+        problems.push(`${at}.${keyword}: value validations may not declare types or properties`);
       problems.push(...structuralProblems(branch, `${at}.${keyword}`, true));
     }
   }
@@ -34,7 +38,10 @@ describe('CRDs generated from protos/', () => {
   const rendered = renderCrds();
 
   it('are committed and up to date (run `npm run gen:crds` after changing protos/)', () => {
-    const committed = fs.readdirSync(CRD_DIR).filter((file) => file.endsWith('.yaml')).sort();
+    const committed = fs
+      .readdirSync(CRD_DIR)
+      .filter((file) => file.endsWith('.yaml'))
+      .sort();
     expect(committed).toEqual([...rendered.keys()].sort());
     for (const [file, text] of rendered) {
       expect(fs.readFileSync(path.join(CRD_DIR, file), 'utf8')).toBe(text);
@@ -47,7 +54,10 @@ describe('CRDs generated from protos/', () => {
       expect(crd.apiVersion).toBe('apiextensions.k8s.io/v1');
       const [version] = crd.spec.versions;
       expect(version.subresources).toEqual({ status: {} });
-      expect({ file, problems: structuralProblems(version.schema.openAPIV3Schema, 'openAPIV3Schema') }).toEqual({ file, problems: [] });
+      expect({
+        file,
+        problems: structuralProblems(version.schema.openAPIV3Schema, 'openAPIV3Schema'),
+      }).toEqual({ file, problems: [] });
     }
   });
 
@@ -58,9 +68,18 @@ describe('CRDs generated from protos/', () => {
     const port = spec.properties.static.properties.hosts.items.properties.port;
     expect(port).toMatchObject({ type: 'integer', minimum: 1, maximum: 65535 });
     const vs = parse(rendered.get('virtualservices.sluice.dev.yaml') as string);
-    const route = vs.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.virtualHost.properties.routes.items;
+    const route =
+      vs.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.virtualHost.properties.routes
+        .items;
     expect(Object.keys(route.properties)).toEqual(
-      expect.arrayContaining(['matchers', 'routeAction', 'redirectAction', 'directResponseAction', 'delegateAction', 'options']),
+      expect.arrayContaining([
+        'matchers',
+        'routeAction',
+        'redirectAction',
+        'directResponseAction',
+        'delegateAction',
+        'options',
+      ]),
     );
   });
 });

@@ -42,14 +42,32 @@ describe('loadSnapshot', () => {
   });
 
   it('keeps serving the resources of a file whose YAML no longer parses', () => {
-    const good = loadSnapshot({ resources: contentsOf(UPSTREAMS).resources.map((r) => ({ ...r, location: { file: 'a.yaml', line: 1 } })), errors: [] });
-    const lastGood = new Map<string, AcceptedResource>([...good.valid].map(([id, resource]) => [id, { resource, location: { file: 'a.yaml' } }]));
-    const loaded = loadSnapshot({ resources: [], errors: [{ location: { file: 'a.yaml', line: 7 }, message: 'YAML syntax error: bad indentation' }] }, lastGood);
+    const good = loadSnapshot({
+      resources: contentsOf(UPSTREAMS).resources.map((r) => ({
+        ...r,
+        location: { file: 'a.yaml', line: 1 },
+      })),
+      errors: [],
+    });
+    const lastGood = new Map<string, AcceptedResource>(
+      [...good.valid].map(([id, resource]) => [id, { resource, location: { file: 'a.yaml' } }]),
+    );
+    const loaded = loadSnapshot(
+      {
+        resources: [],
+        errors: [{ location: { file: 'a.yaml', line: 7 }, message: 'YAML syntax error: bad indentation' }],
+      },
+      lastGood,
+    );
     expect([...loaded.snapshot.upstreams.keys()].sort()).toEqual(['default/canary', 'default/petstore']);
-    expect(loaded.fileProblems).toEqual([{ file: 'a.yaml:7', message: 'YAML syntax error: bad indentation' }]);
+    expect(loaded.fileProblems).toEqual([
+      { file: 'a.yaml:7', message: 'YAML syntax error: bad indentation' },
+    ]);
     expect(loaded.reports.get({ kind: 'Upstream', namespace: 'default', name: 'canary' })?.errors).toEqual([
       'YAML syntax error: bad indentation (a.yaml:7); still serving the last accepted version',
     ]);
-    expect(keyString({ kind: 'Upstream', namespace: 'default', name: 'canary' })).toBe('Upstream/default/canary');
+    expect(keyString({ kind: 'Upstream', namespace: 'default', name: 'canary' })).toBe(
+      'Upstream/default/canary',
+    );
   });
 });

@@ -57,7 +57,9 @@ kind: VirtualService
 metadata: {name: vs}
 spec: {virtualHost: {routes: [{directResponseAction: {status: 200}, redirectAction: {hostRedirect: x}}]}}
 `),
-    ).toEqual(['spec.virtualHost.routes[0]: set only one of routeAction, redirectAction, directResponseAction, delegateAction (found redirectAction, directResponseAction)']);
+    ).toEqual([
+      'spec.virtualHost.routes[0]: set only one of routeAction, redirectAction, directResponseAction, delegateAction (found redirectAction, directResponseAction)',
+    ]);
   });
 
   it('rejects invalid and non-RE2 regexes', () => {
@@ -72,7 +74,9 @@ spec:
     - {matchers: [{regex: "/(?=x)", headers: [{name: h, value: "(a)\\\\1", regex: true}]}], directResponseAction: {status: 200}}
 `);
     expect(errors).toHaveLength(3);
-    expect(errors[0]).toMatch(/^spec\.virtualHost\.routes\[0\]\.matchers\[0\]\.regex: invalid regex "\/a\(b"/);
+    expect(errors[0]).toMatch(
+      /^spec\.virtualHost\.routes\[0\]\.matchers\[0\]\.regex: invalid regex "\/a\(b"/,
+    );
     expect(errors[1]).toMatch(/routes\[1\]\.matchers\[0\]\.regex: .*lookaround/);
     expect(errors[2]).toMatch(/routes\[1\]\.matchers\[0\]\.headers\[0\]\.value: .*backreferences/);
   });
@@ -102,20 +106,26 @@ spec:
   });
 
   it('rejects unknown kinds and wrong apiVersions, and keeps Secrets flat', () => {
-    expect(parseResource({ apiVersion: 'sluice.dev/v1', kind: 'Upstreams', metadata: { name: 'x' } }).errors).toEqual([
+    expect(
+      parseResource({ apiVersion: 'sluice.dev/v1', kind: 'Upstreams', metadata: { name: 'x' } }).errors,
+    ).toEqual([
       'kind: must be one of Upstream, VirtualService, RouteTable, Gateway, Secret, Settings (found "Upstreams")',
     ]);
-    expect(errorsOf('{apiVersion: gloo.solo.io/v1, kind: Secret, metadata: {name: s}, type: tls, data: {a: b}}')).toEqual([
-      'apiVersion: must be sluice.dev/v1 (found "gloo.solo.io/v1")',
-    ]);
-    expect(errorsOf('{apiVersion: sluice.dev/v1, kind: Secret, metadata: {name: s}, type: tls, data: {a: b}}')).toEqual([]);
+    expect(
+      errorsOf('{apiVersion: gloo.solo.io/v1, kind: Secret, metadata: {name: s}, type: tls, data: {a: b}}'),
+    ).toEqual(['apiVersion: must be sluice.dev/v1 (found "gloo.solo.io/v1")']);
+    expect(
+      errorsOf('{apiVersion: sluice.dev/v1, kind: Secret, metadata: {name: s}, type: tls, data: {a: b}}'),
+    ).toEqual([]);
     expect(errorsOf('{apiVersion: sluice.dev/v1, kind: Secret, metadata: {name: s}, type: magic}')).toEqual([
       'type: must be one of aws, azure, gcp, tls, generic',
     ]);
   });
 
   it('formats JSON pointers as field paths', () => {
-    expect(fieldPath('/spec/virtualHost/routes/0/matchers/12/headers')).toBe('spec.virtualHost.routes[0].matchers[12].headers');
+    expect(fieldPath('/spec/virtualHost/routes/0/matchers/12/headers')).toBe(
+      'spec.virtualHost.routes[0].matchers[12].headers',
+    );
     expect(fieldPath('/metadata/labels/a~1b')).toBe('metadata.labels.a/b');
   });
 });

@@ -13,7 +13,10 @@ export function contentsOf(yaml: string): StoreContents {
   return {
     resources: parseAllDocuments(yaml)
       .filter((doc) => doc.contents !== null)
-      .map((doc, index) => ({ resource: doc.toJS() as Resource, location: { file: 'test.yaml', line: index + 1 } })),
+      .map((doc, index) => ({
+        resource: doc.toJS() as Resource,
+        location: { file: 'test.yaml', line: index + 1 },
+      })),
     errors: [],
   };
 }
@@ -22,9 +25,18 @@ export function contentsOf(yaml: string): StoreContents {
 export function translateYaml(yaml: string) {
   const loaded = loadSnapshot(contentsOf(yaml));
   const translation = translate(loaded.snapshot, loaded.reports);
-  const snapshots = buildXdsSnapshots(translation.envoy, new ResourceEncoder(), translation.reports, new Map());
+  const snapshots = buildXdsSnapshots(
+    translation.envoy,
+    new ResourceEncoder(),
+    translation.reports,
+    new Map(),
+  );
   const proxy = (key = 'default~gateway-proxy') => translation.envoy.byProxy.get(key);
-  const resources = (typeUrl: string, key?: string): Json[] => [...(proxy(key)?.get(typeUrl as never)?.values() ?? [])];
+  const resources = (typeUrl: string, key?: string): Json[] => [
+    ...(proxy(key)
+      ?.get(typeUrl as never)
+      ?.values() ?? []),
+  ];
   const status = (kind: string, name: string, namespace = 'default') => {
     const report = translation.reports.get({ kind: kind as never, namespace, name });
     if (!report) return undefined;
@@ -40,7 +52,8 @@ export function translateYaml(yaml: string) {
     listeners: (key?: string) => resources(TYPE_URLS.listener, key),
     routeConfigs: (key?: string) => resources(TYPE_URLS.route, key),
     /** The routes of the first virtual host of the first route configuration. */
-    routes: (key?: string) => ((resources(TYPE_URLS.route, key)[0]?.virtualHosts as Json[] | undefined)?.[0]?.routes ?? []) as Json[],
+    routes: (key?: string) =>
+      ((resources(TYPE_URLS.route, key)[0]?.virtualHosts as Json[] | undefined)?.[0]?.routes ?? []) as Json[],
   };
 }
 

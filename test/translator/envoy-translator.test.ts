@@ -86,7 +86,9 @@ describe('route translation', () => {
         { header: { key: 'x-trace', value: '1' }, appendAction: 'APPEND_IF_EXISTS_OR_ADD' },
       ],
       requestHeadersToRemove: ['cookie'],
-      responseHeadersToAdd: [{ header: { key: 'x-served-by', value: 'sluice' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+      responseHeadersToAdd: [
+        { header: { key: 'x-served-by', value: 'sluice' }, appendAction: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      ],
       responseHeadersToRemove: ['server'],
     });
   });
@@ -110,7 +112,10 @@ describe('route translation', () => {
       },
       'envoy.filters.http.cors': {
         '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
-        allowOriginStringMatch: [{ exact: 'https://a.example' }, { safeRegex: { regex: 'https://.*\\.b\\.example' } }],
+        allowOriginStringMatch: [
+          { exact: 'https://a.example' },
+          { safeRegex: { regex: 'https://.*\\.b\\.example' } },
+        ],
         allowMethods: 'GET',
         allowHeaders: 'x-a',
         exposeHeaders: 'x-b',
@@ -118,12 +123,22 @@ describe('route translation', () => {
         allowCredentials: true,
       },
     });
-    const hcm = (result.listeners()[0].filterChains as Array<{ filters: Array<{ typedConfig: { httpFilters: Array<{ name: string }> } }> }>)[0]
-      .filters[0].typedConfig;
-    expect(hcm.httpFilters.map((filter) => filter.name)).toEqual(['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
+    const hcm = (
+      result.listeners()[0].filterChains as Array<{
+        filters: Array<{ typedConfig: { httpFilters: Array<{ name: string }> } }>;
+      }>
+    )[0].filters[0].typedConfig;
+    expect(hcm.httpFilters.map((filter) => filter.name)).toEqual([
+      'envoy.filters.http.fault',
+      'envoy.filters.http.cors',
+      'envoy.filters.http.router',
+    ]);
     const plain = translateYaml(UPSTREAMS + virtualService(`[{routeAction: ${PETSTORE}}]`));
-    const plainHcm = (plain.listeners()[0].filterChains as Array<{ filters: Array<{ typedConfig: { httpFilters: Array<{ name: string }> } }> }>)[0]
-      .filters[0].typedConfig;
+    const plainHcm = (
+      plain.listeners()[0].filterChains as Array<{
+        filters: Array<{ typedConfig: { httpFilters: Array<{ name: string }> } }>;
+      }>
+    )[0].filters[0].typedConfig;
     expect(plainHcm.httpFilters.map((filter) => filter.name)).toEqual(['envoy.filters.http.router']);
   });
 
@@ -137,7 +152,12 @@ describe('route translation', () => {
     expect(routes).toEqual([
       {
         match: { prefix: '/old' },
-        redirect: { hostRedirect: 'new.example', prefixRewrite: '/new', responseCode: 'PERMANENT_REDIRECT', httpsRedirect: true },
+        redirect: {
+          hostRedirect: 'new.example',
+          prefixRewrite: '/new',
+          responseCode: 'PERMANENT_REDIRECT',
+          httpsRedirect: true,
+        },
       },
       { match: { path: '/status' }, directResponse: { status: 200, body: { inlineString: 'ok' } } },
     ]);
@@ -165,9 +185,9 @@ describe('route translation', () => {
       ],
     });
     const routes = result.routes();
-    expect(routes.map((route) => (route.directResponse as { status?: number } | undefined)?.status ?? 'routed')).toEqual([
-      503, 503, 503, 503, 'routed',
-    ]);
+    expect(
+      routes.map((route) => (route.directResponse as { status?: number } | undefined)?.status ?? 'routed'),
+    ).toEqual([503, 503, 503, 503, 'routed']);
     expect(routes[4]).toEqual({ match: { prefix: '/ok' }, route: { cluster: 'petstore_default' } });
   });
 
@@ -198,7 +218,10 @@ spec: {static: {hosts: [{address: api.example.com, port: 443}], useTls: true, ht
           loadBalancingWeight: 1,
           lbEndpoints: [
             { endpoint: { address: { socketAddress: { address: '10.0.0.1', portValue: 80 } } } },
-            { endpoint: { address: { socketAddress: { address: '::1', portValue: 81 } } }, loadBalancingWeight: 3 },
+            {
+              endpoint: { address: { socketAddress: { address: '::1', portValue: 81 } } },
+              loadBalancingWeight: 3,
+            },
           ],
         },
       ],
@@ -211,7 +234,10 @@ spec: {static: {hosts: [{address: api.example.com, port: 443}], useTls: true, ht
         typedConfig: {
           '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
           sni: 'api.example.com',
-          commonTlsContext: { validationContext: { trustedCa: { filename: '/etc/ssl/certs/ca-certificates.crt' } }, alpnProtocols: ['h2'] },
+          commonTlsContext: {
+            validationContext: { trustedCa: { filename: '/etc/ssl/certs/ca-certificates.crt' } },
+            alpnProtocols: ['h2'],
+          },
         },
       },
       typedExtensionProtocolOptions: {
@@ -261,25 +287,45 @@ spec:
       typedConfig: {
         '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
         commonTlsContext: {
-          tlsCertificateSdsSecretConfigs: [{ name: 'shop-cert_default', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
+          tlsCertificateSdsSecretConfigs: [
+            { name: 'shop-cert_default', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } },
+          ],
         },
       },
     });
-    const secrets = [...(result.translation.envoy.byProxy.get('default~gateway-proxy')?.get(TYPE_URLS.secret)?.values() ?? [])];
+    const secrets = [
+      ...(result.translation.envoy.byProxy.get('default~gateway-proxy')?.get(TYPE_URLS.secret)?.values() ??
+        []),
+    ];
     expect(secrets).toEqual([
-      { name: 'shop-cert_default', tlsCertificate: { certificateChain: { inlineString: 'CERT' }, privateKey: { inlineString: 'KEY' } } },
+      {
+        name: 'shop-cert_default',
+        tlsCertificate: { certificateChain: { inlineString: 'CERT' }, privateKey: { inlineString: 'KEY' } },
+      },
     ]);
-    expect(result.status('VirtualService', 'broken')?.errors).toEqual(['spec.sslConfig.secretRef: Secret default/missing not found']);
+    expect(result.status('VirtualService', 'broken')?.errors).toEqual([
+      'spec.sslConfig.secretRef: Secret default/missing not found',
+    ]);
   });
 
   it('is deterministic: the same input gives byte-identical resources and versions', () => {
-    const yaml = UPSTREAMS + virtualService(`[{matchers: [{prefix: /a}], routeAction: ${PETSTORE}, options: {cors: {allowOrigin: ["*"]}}}]`);
+    const yaml =
+      UPSTREAMS +
+      virtualService(
+        `[{matchers: [{prefix: /a}], routeAction: ${PETSTORE}, options: {cors: {allowOrigin: ["*"]}}}]`,
+      );
     const first = translateYaml(yaml).snapshots;
     const second = translateYaml(yaml).snapshots;
     const flatten = (snapshots: typeof first) =>
       [...snapshots].flatMap(([key, snapshot]) =>
         [...snapshot].flatMap(([typeUrl, byName]) =>
-          [...byName.values()].map((resource) => [key, typeUrl, resource.name, resource.version, Buffer.from(resource.bytes).toString('base64')]),
+          [...byName.values()].map((resource) => [
+            key,
+            typeUrl,
+            resource.name,
+            resource.version,
+            Buffer.from(resource.bytes).toString('base64'),
+          ]),
         ),
       );
     expect(flatten(first).length).toBeGreaterThan(4);

@@ -39,17 +39,28 @@ kind: Gateway
 metadata: {name: internal, namespace: default}
 spec: {bindPort: 9090, virtualServices: [{name: b}, {name: missing}], proxyNames: [internal-proxy]}
 `;
-    const result = translateYaml(UPSTREAMS + vs('a', '[a.example]', '{exposure: public}') + vs('b', '[b.example]') + gateways);
-    expect(result.translation.proxies.map((proxy) => proxy.key)).toEqual(['default~gateway-proxy', 'default~internal-proxy']);
+    const result = translateYaml(
+      UPSTREAMS + vs('a', '[a.example]', '{exposure: public}') + vs('b', '[b.example]') + gateways,
+    );
+    expect(result.translation.proxies.map((proxy) => proxy.key)).toEqual([
+      'default~gateway-proxy',
+      'default~internal-proxy',
+    ]);
     const domainsOf = (key: string) =>
-      (result.routeConfigs(key)[0].virtualHosts as Array<{ domains: string[] }>).flatMap((host) => host.domains);
+      (result.routeConfigs(key)[0].virtualHosts as Array<{ domains: string[] }>).flatMap(
+        (host) => host.domains,
+      );
     expect(domainsOf('default~gateway-proxy')).toEqual(['a.example']);
     expect(domainsOf('default~internal-proxy')).toEqual(['b.example']);
-    expect(result.status('Gateway', 'internal')?.warnings).toEqual(['spec.virtualServices[1]: VirtualService default/missing not found']);
+    expect(result.status('Gateway', 'internal')?.warnings).toEqual([
+      'spec.virtualServices[1]: VirtualService default/missing not found',
+    ]);
   });
 
   it('rejects a VirtualService whose domain another one already serves, and keeps serving the first', () => {
-    const result = translateYaml(UPSTREAMS + vs('a', '[shop.example]') + vs('b', '[other.example, shop.example]'));
+    const result = translateYaml(
+      UPSTREAMS + vs('a', '[shop.example]') + vs('b', '[other.example, shop.example]'),
+    );
     expect(result.status('VirtualService', 'a')?.errors).toEqual([]);
     expect(result.status('VirtualService', 'b')?.errors).toEqual([
       'spec.virtualHost.domains: domain "shop.example" is already served by VirtualService default/a on Gateway default/default',
@@ -112,7 +123,10 @@ spec: {routes: [{matchers: [{prefix: /a}], delegateAction: {name: loop}}]}
     expect(result.status('RouteTable', 'loop')?.warnings).toEqual([
       'spec.routes[0]: route rejected: delegateAction: delegation cycle VirtualService/default/vs -> RouteTable/default/loop -> RouteTable/default/loop',
     ]);
-    expect(result.routes().at(-1)).toEqual({ match: { prefix: '/' }, route: { cluster: 'petstore_default' } });
+    expect(result.routes().at(-1)).toEqual({
+      match: { prefix: '/' },
+      route: { cluster: 'petstore_default' },
+    });
   });
 
   it('makes one api_listener per domain for proxyless gRPC gateways, in the shape gRPC clients accept', () => {
@@ -143,12 +157,18 @@ spec:
     const listeners = result.listeners(key);
     expect(listeners.map((listener) => listener.name)).toEqual(['greeter.example', 'greeter']);
     const hcm = (listeners[0].apiListener as { apiListener: Record<string, unknown> }).apiListener;
-    expect(hcm.rds).toEqual({ configSource: { ads: {}, resourceApiVersion: 'V3' }, routeConfigName: 'greeter.example-routes' });
+    expect(hcm.rds).toEqual({
+      configSource: { ads: {}, resourceApiVersion: 'V3' },
+      routeConfigName: 'greeter.example-routes',
+    });
     expect(hcm.httpFilters).toEqual([
       expect.objectContaining({ name: 'envoy.filters.http.cors', isOptional: true }),
       expect.objectContaining({ name: 'envoy.filters.http.router' }),
     ]);
-    const routes = result.routeConfigs(key)[0].virtualHosts as Array<{ domains: string[]; routes: Array<Record<string, unknown>> }>;
+    const routes = result.routeConfigs(key)[0].virtualHosts as Array<{
+      domains: string[];
+      routes: Array<Record<string, unknown>>;
+    }>;
     expect(routes[0].domains).toEqual(['greeter.example']);
     expect(routes[0].routes).toEqual([
       {

@@ -28,7 +28,8 @@ function collect(value: string, previous: string[] = []): string[] {
 
 function matcherOf(options: AddRouteOptions): MatcherSpec {
   const paths = [options.pathPrefix, options.pathExact, options.pathRegex].filter((p) => p !== undefined);
-  if (paths.length !== 1) throw new UserError('give exactly one of --path-prefix, --path-exact, --path-regex');
+  if (paths.length !== 1)
+    throw new UserError('give exactly one of --path-prefix, --path-exact, --path-regex');
   const matcher: MatcherSpec = {};
   if (options.pathPrefix !== undefined) matcher.prefix = options.pathPrefix;
   if (options.pathExact !== undefined) matcher.exact = options.pathExact;
@@ -43,13 +44,22 @@ function matcherOf(options: AddRouteOptions): MatcherSpec {
   return matcher;
 }
 
-async function findVirtualService(configDir: string, namespace: string, name: string): Promise<Resource | undefined> {
+async function findVirtualService(
+  configDir: string,
+  namespace: string,
+  name: string,
+): Promise<Resource | undefined> {
   const store = openStore(configDir);
   try {
     const contents = await store.load();
     return contents.resources
       .map((stored) => stored.resource)
-      .find((resource) => resource.kind === 'VirtualService' && resource.metadata.name === name && (resource.metadata.namespace || DEFAULT_NAMESPACE) === namespace);
+      .find(
+        (resource) =>
+          resource.kind === 'VirtualService' &&
+          resource.metadata.name === name &&
+          (resource.metadata.namespace || DEFAULT_NAMESPACE) === namespace,
+      );
   } finally {
     await store.close();
   }
@@ -68,7 +78,10 @@ export function registerAddRoute(program: Command): void {
     .option('--header <name=value>', 'match a header value, or presence with just NAME (repeatable)', collect)
     .requiredOption('--dest-name <upstream>', 'the destination upstream')
     .option('--dest-namespace <namespace>', 'namespace of the destination upstream', DEFAULT_NAMESPACE)
-    .option('--function <name>', 'a function of the upstream (Lambda NAME[:QUALIFIER], OpenAPI operationId, ...)')
+    .option(
+      '--function <name>',
+      'a function of the upstream (Lambda NAME[:QUALIFIER], OpenAPI operationId, ...)',
+    )
     .option('--prefix-rewrite <path>', 'rewrite the matched prefix to this')
     .option('--name <virtualservice>', 'the virtual service', 'default')
     .option('--namespace <namespace>', 'namespace of the virtual service', DEFAULT_NAMESPACE)
@@ -89,7 +102,9 @@ export function registerAddRoute(program: Command): void {
       const existing = await findVirtualService(options.configDir, options.namespace, options.name);
       const vs = existing
         ? structuredClone(existing)
-        : newResource('VirtualService', options.name, options.namespace, { spec: { virtualHost: { domains: ['*'], routes: [] } } });
+        : newResource('VirtualService', options.name, options.namespace, {
+            spec: { virtualHost: { domains: ['*'], routes: [] } },
+          });
       const spec = vs.spec as unknown as VirtualServiceSpec;
       const routes = spec.virtualHost.routes ?? [];
       if (!Number.isInteger(options.index) || options.index < 0 || options.index > routes.length) {

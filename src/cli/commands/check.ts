@@ -19,12 +19,19 @@ export function registerCheck(program: Command): void {
       if (format === 'json') printData({ ok: problems.length === 0, problems }, 'json');
       else {
         for (const problem of problems) {
-          const what = problem.kind === 'File' ? `file ${problem.name}` : `${problem.kind} ${problem.namespace}/${problem.name}`;
-          process.stdout.write(`${problem.state}: ${what}\n${problem.reasons.map((reason) => `  - ${reason}\n`).join('')}`);
+          const what =
+            problem.kind === 'File'
+              ? `file ${problem.name}`
+              : `${problem.kind} ${problem.namespace}/${problem.name}`;
+          process.stdout.write(
+            `${problem.state}: ${what}\n${problem.reasons.map((reason) => `  - ${reason}\n`).join('')}`,
+          );
         }
         const counted = reports.filter((report) => report.kind !== 'File').length;
         process.stdout.write(
-          problems.length === 0 ? `No problems detected (${counted} resources checked).\n` : `${problems.length} resource(s) need attention.\n`,
+          problems.length === 0
+            ? `No problems detected (${counted} resources checked).\n`
+            : `${problems.length} resource(s) need attention.\n`,
         );
       }
       if (problems.length > 0) process.exitCode = 1;

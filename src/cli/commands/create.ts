@@ -40,7 +40,9 @@ function withCommon(command: Command): Command {
 
 function notYet(kind: string, type: string): () => never {
   return () => {
-    throw new NotAvailableError(`create ${kind} ${type}: ${type} ${kind}s are not available in this version of sluice yet`);
+    throw new NotAvailableError(
+      `create ${kind} ${type}: ${type} ${kind}s are not available in this version of sluice yet`,
+    );
   };
 }
 
@@ -52,33 +54,41 @@ export function registerCreate(program: Command): void {
     .option('--use-tls', 'connect with TLS')
     .option('--sni <name>', 'SNI sent with TLS')
     .option('--http2', 'speak HTTP/2 to the upstream (gRPC)')
-    .action((options: CommonOptions & { host: string[]; useTls?: boolean; sni?: string; http2?: boolean }) => {
-      const spec = {
-        static: {
-          hosts: options.host.map(parseHost),
-          ...(options.useTls ? { useTls: true } : {}),
-          ...(options.sni ? { sni: options.sni } : {}),
-          ...(options.http2 ? { http2: true } : {}),
-        },
-      };
-      return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
-    });
+    .action(
+      (options: CommonOptions & { host: string[]; useTls?: boolean; sni?: string; http2?: boolean }) => {
+        const spec = {
+          static: {
+            hosts: options.host.map(parseHost),
+            ...(options.useTls ? { useTls: true } : {}),
+            ...(options.sni ? { sni: options.sni } : {}),
+            ...(options.http2 ? { http2: true } : {}),
+          },
+        };
+        return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+      },
+    );
   withCommon(upstream.command('kube').description('a Kubernetes Service port'))
     .requiredOption('--service-name <name>', 'the Service')
     .option('--service-namespace <namespace>', 'its namespace (default: --namespace)')
     .requiredOption('--service-port <port>', 'the Service port', Number)
-    .action((options: CommonOptions & { serviceName: string; serviceNamespace?: string; servicePort: number }) => {
-      const spec = {
-        kube: {
-          serviceName: options.serviceName,
-          serviceNamespace: options.serviceNamespace ?? options.namespace,
-          servicePort: options.servicePort,
-        },
-      };
-      return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
-    });
+    .action(
+      (options: CommonOptions & { serviceName: string; serviceNamespace?: string; servicePort: number }) => {
+        const spec = {
+          kube: {
+            serviceName: options.serviceName,
+            serviceNamespace: options.serviceNamespace ?? options.namespace,
+            servicePort: options.servicePort,
+          },
+        };
+        return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+      },
+    );
   for (const type of ['aws', 'gcp', 'azure']) {
-    upstream.command(type).allowUnknownOption().description(`(not available yet)`).action(notYet('upstream', type));
+    upstream
+      .command(type)
+      .allowUnknownOption()
+      .description(`(not available yet)`)
+      .action(notYet('upstream', type));
   }
 
   const secret = create.command('secret').description('create a secret: tls');
@@ -92,10 +102,17 @@ export function registerCreate(program: Command): void {
         privateKey: readFileOption('--key-file', options.keyFile),
       };
       if (options.rootCaFile) data.rootCa = readFileOption('--root-ca-file', options.rootCaFile);
-      return writeResource(newResource('Secret', options.name, options.namespace, { type: 'tls', data }), options);
+      return writeResource(
+        newResource('Secret', options.name, options.namespace, { type: 'tls', data }),
+        options,
+      );
     });
   for (const type of ['aws', 'gcp', 'azure']) {
-    secret.command(type).allowUnknownOption().description(`(not available yet)`).action(notYet('secret', type));
+    secret
+      .command(type)
+      .allowUnknownOption()
+      .description(`(not available yet)`)
+      .action(notYet('secret', type));
   }
 
   withCommon(create.command('virtualservice').alias('vs').description('a virtual service with no routes'))

@@ -4,7 +4,9 @@ import { NotAvailableError } from '../errors';
 
 /** Function discovery (AWS Lambda, OpenAPI, gRPC reflection, GCF, Azure) is not part of this version yet. */
 export function requireDiscovery(): never {
-  throw new NotAvailableError('function discovery is not available in this version of sluice: no discoverer is registered yet');
+  throw new NotAvailableError(
+    'function discovery is not available in this version of sluice: no discoverer is registered yet',
+  );
 }
 
 export function registerDiscover(program: Command): void {

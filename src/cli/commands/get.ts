@@ -30,12 +30,21 @@ const REDACTED = '<redacted>';
 /** Secrets are shown by name, type and keys; their values never leave the store through the CLI. */
 function redact(resource: Resource): Resource {
   if (resource.kind !== 'Secret') return resource;
-  return { ...resource, data: Object.fromEntries(Object.keys(resource.data ?? {}).map((key) => [key, REDACTED])) };
+  return {
+    ...resource,
+    data: Object.fromEntries(Object.keys(resource.data ?? {}).map((key) => [key, REDACTED])),
+  };
 }
 
 function withStatus(result: OfflineResult, resource: Resource): Resource {
-  const report = result.reports.find((row) => keyString({ ...row, kind: row.kind as Kind }) === keyString({ kind: resource.kind, ...resource.metadata }));
-  return report ? { ...resource, status: { state: report.state as 'Accepted', reasons: report.reasons } } : resource;
+  const report = result.reports.find(
+    (row) =>
+      keyString({ ...row, kind: row.kind as Kind }) ===
+      keyString({ kind: resource.kind, ...resource.metadata }),
+  );
+  return report
+    ? { ...resource, status: { state: report.state as 'Accepted', reasons: report.reasons } }
+    : resource;
 }
 
 function statusCell(resource: Resource): string {
@@ -47,7 +56,8 @@ function upstreamRow(resource: Resource): string[] {
   const type = Object.keys(spec).find((key) => key !== 'connectTimeout') ?? '';
   let details = '';
   if (spec.static) details = spec.static.hosts.map((host) => `${host.address}:${host.port}`).join(', ');
-  if (spec.kube) details = `${spec.kube.serviceName}.${spec.kube.serviceNamespace ?? resource.metadata.namespace}:${spec.kube.servicePort}`;
+  if (spec.kube)
+    details = `${spec.kube.serviceName}.${spec.kube.serviceNamespace ?? resource.metadata.namespace}:${spec.kube.servicePort}`;
   return [resource.metadata.name, type, statusCell(resource), details];
 }
 
@@ -85,21 +95,33 @@ function proxyRow(proxy: Proxy): string[] {
 
 const TABLES: Partial<Record<Kind, { headers: string[]; row: (resource: Resource) => string[] }>> = {
   Upstream: { headers: ['UPSTREAM', 'TYPE', 'STATUS', 'DETAILS'], row: upstreamRow },
-  VirtualService: { headers: ['VIRTUAL SERVICE', 'DOMAINS', 'SSL', 'STATUS', 'ROUTES'], row: virtualServiceRow },
+  VirtualService: {
+    headers: ['VIRTUAL SERVICE', 'DOMAINS', 'SSL', 'STATUS', 'ROUTES'],
+    row: virtualServiceRow,
+  },
   Gateway: { headers: ['GATEWAY', 'BIND', 'TYPE', 'PROXIES', 'STATUS'], row: gatewayRow },
   RouteTable: {
     headers: ['ROUTE TABLE', 'STATUS', 'ROUTES'],
-    row: (resource) => [resource.metadata.name, statusCell(resource), String((resource.spec as { routes?: unknown[] })?.routes?.length ?? 0)],
+    row: (resource) => [
+      resource.metadata.name,
+      statusCell(resource),
+      String((resource.spec as { routes?: unknown[] })?.routes?.length ?? 0),
+    ],
   },
   Secret: {
     headers: ['SECRET', 'TYPE', 'KEYS'],
-    row: (resource) => [resource.metadata.name, resource.type ?? '', Object.keys(resource.data ?? {}).join(', ')],
+    row: (resource) => [
+      resource.metadata.name,
+      resource.type ?? '',
+      Object.keys(resource.data ?? {}).join(', '),
+    ],
   },
 };
 
 function printProxies(proxies: Proxy[], name: string | undefined, format: string): void {
   const chosen = name ? proxies.filter((proxy) => proxy.key === name || proxy.name === name) : proxies;
-  if (name && chosen.length === 0) throw new UserError(`proxy ${name} not found; proxies are ${proxies.map((p) => p.key).join(', ')}`);
+  if (name && chosen.length === 0)
+    throw new UserError(`proxy ${name} not found; proxies are ${proxies.map((p) => p.key).join(', ')}`);
   if (format === 'table') printTable(['PROXY', 'LISTENERS', 'VIRTUAL HOSTS', 'ROUTES'], chosen.map(proxyRow));
   else printData(chosen.map(proxyToJson), format as 'json' | 'yaml');
 }
@@ -107,28 +129,41 @@ function printProxies(proxies: Proxy[], name: string | undefined, format: string
 export function registerGet(program: Command): void {
   program
     .command('get')
-    .description('list upstreams, virtualservices, gateways, routetables, proxies or secrets (with their status)')
+    .description(
+      'list upstreams, virtualservices, gateways, routetables, proxies or secrets (with their status)',
+    )
     .argument('<kind>', 'upstreams | virtualservices | gateways | routetables | proxies | secrets')
     .argument('[name]', 'only this resource')
     .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
     .option('-n, --namespace <namespace>', 'only this namespace')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
-    .action(async (kindArg: string, name: string | undefined, options: { configDir: string; namespace?: string; output: string }) => {
-      const kind = KIND_ALIASES[kindArg.toLowerCase()];
-      if (!kind) throw new UserError(`unknown kind ${kindArg}; use one of upstreams, virtualservices, gateways, routetables, proxies, secrets`);
-      const format = parseFormat(options.output, ['table', 'json', 'yaml']);
-      const result = await translateDirectory(options.configDir);
-      if (kind === 'Proxy') return printProxies(result.translation.proxies, name, format);
-      const resources = [...result.loaded.documents.values()]
-        .filter((resource) => resource.kind === kind)
-        .filter((resource) => !options.namespace || resource.metadata.namespace === options.namespace)
-        .filter((resource) => !name || resource.metadata.name === name)
-        .map((resource) => redact(withStatus(result, resource)));
-      if (name && resources.length === 0) {
-        throw new UserError(`${kind} ${name} not found in ${options.configDir}${options.namespace ? ` (namespace ${options.namespace})` : ''}`);
-      }
-      const table = TABLES[kind];
-      if (format === 'table' && table) printTable(table.headers, resources.map(table.row));
-      else printData(name ? resources[0] : resources, format === 'table' ? 'yaml' : format);
-    });
+    .action(
+      async (
+        kindArg: string,
+        name: string | undefined,
+        options: { configDir: string; namespace?: string; output: string },
+      ) => {
+        const kind = KIND_ALIASES[kindArg.toLowerCase()];
+        if (!kind)
+          throw new UserError(
+            `unknown kind ${kindArg}; use one of upstreams, virtualservices, gateways, routetables, proxies, secrets`,
+          );
+        const format = parseFormat(options.output, ['table', 'json', 'yaml']);
+        const result = await translateDirectory(options.configDir);
+        if (kind === 'Proxy') return printProxies(result.translation.proxies, name, format);
+        const resources = [...result.loaded.documents.values()]
+          .filter((resource) => resource.kind === kind)
+          .filter((resource) => !options.namespace || resource.metadata.namespace === options.namespace)
+          .filter((resource) => !name || resource.metadata.name === name)
+          .map((resource) => redact(withStatus(result, resource)));
+        if (name && resources.length === 0) {
+          throw new UserError(
+            `${kind} ${name} not found in ${options.configDir}${options.namespace ? ` (namespace ${options.namespace})` : ''}`,
+          );
+        }
+        const table = TABLES[kind];
+        if (format === 'table' && table) printTable(table.headers, resources.map(table.row));
+        else printData(name ? resources[0] : resources, format === 'table' ? 'yaml' : format);
+      },
+    );
 }

@@ -7,25 +7,42 @@ import { openStore } from '../offline';
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run the control plane: watch the store, translate, serve xDS over ADS and the admin endpoint')
-    .option('--config-dir <dir>', 'directory of YAML resources (the file store)', process.env.SLUICE_CONFIG_DIR ?? '.')
+    .description(
+      'run the control plane: watch the store, translate, serve xDS over ADS and the admin endpoint',
+    )
+    .option(
+      '--config-dir <dir>',
+      'directory of YAML resources (the file store)',
+      process.env.SLUICE_CONFIG_DIR ?? '.',
+    )
     .option('--xds-address <host:port>', 'ADS server address', '127.0.0.1:9977')
-    .option('--admin-address <host:port>', 'admin HTTP address (/healthz /readyz /metrics /snapshot /resources)', '127.0.0.1:9091')
+    .option(
+      '--admin-address <host:port>',
+      'admin HTTP address (/healthz /readyz /metrics /snapshot /resources)',
+      '127.0.0.1:9091',
+    )
     .option('--kube', 'use the Kubernetes store instead of the file store')
-    .action(async (options: { configDir: string; xdsAddress: string; adminAddress: string; kube?: boolean }) => {
-      if (options.kube) throw new UserError('--kube: the Kubernetes store is not available in this version yet; use --config-dir');
-      const running = await startSluice({
-        store: openStore(options.configDir),
-        logger,
-        xdsAddress: options.xdsAddress,
-        adminAddress: options.adminAddress,
-      });
-      process.stderr.write(`sluice: serving ${options.configDir}: xDS on port ${running.xdsPort}, admin on port ${running.adminPort}\n`);
-      await new Promise<void>((resolve) => {
-        const shutdown = () => resolve();
-        process.once('SIGINT', shutdown);
-        process.once('SIGTERM', shutdown);
-      });
-      await running.stop();
-    });
+    .action(
+      async (options: { configDir: string; xdsAddress: string; adminAddress: string; kube?: boolean }) => {
+        if (options.kube)
+          throw new UserError(
+            '--kube: the Kubernetes store is not available in this version yet; use --config-dir',
+          );
+        const running = await startSluice({
+          store: openStore(options.configDir),
+          logger,
+          xdsAddress: options.xdsAddress,
+          adminAddress: options.adminAddress,
+        });
+        process.stderr.write(
+          `sluice: serving ${options.configDir}: xDS on port ${running.xdsPort}, admin on port ${running.adminPort}\n`,
+        );
+        await new Promise<void>((resolve) => {
+          const shutdown = () => resolve();
+          process.once('SIGINT', shutdown);
+          process.once('SIGTERM', shutdown);
+        });
+        await running.stop();
+      },
+    );
 }

@@ -9,19 +9,25 @@ import { requireDiscovery } from './discover';
 
 /** Every proxy's resources, or one proxy's; a resource shared by several proxies is listed once. */
 function collect(snapshots: Map<string, XdsSnapshot>, proxy: string | undefined): Record<string, unknown[]> {
-  const chosen = proxy ? [...snapshots].filter(([key]) => key === proxy || key.split('~')[1] === proxy) : [...snapshots];
+  const chosen = proxy
+    ? [...snapshots].filter(([key]) => key === proxy || key.split('~')[1] === proxy)
+    : [...snapshots];
   if (proxy && chosen.length === 0) {
-    throw new UserError(`--proxy ${proxy}: no such proxy; proxies are ${[...snapshots.keys()].join(', ') || '(none)'}`);
+    throw new UserError(
+      `--proxy ${proxy}: no such proxy; proxies are ${[...snapshots.keys()].join(', ') || '(none)'}`,
+    );
   }
   const xds: Record<string, unknown[]> = {};
   for (const typeUrl of PUSH_ORDER) {
     const byName = new Map<string, unknown>();
     for (const [, snapshot] of chosen) {
       for (const resource of snapshot.get(typeUrl)?.values() ?? []) {
-        if (!byName.has(resource.name)) byName.set(resource.name, decodeToJson(messageNameOf(typeUrl), resource.bytes));
+        if (!byName.has(resource.name))
+          byName.set(resource.name, decodeToJson(messageNameOf(typeUrl), resource.bytes));
       }
     }
-    if (byName.size > 0) xds[typeUrl] = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, json]) => json);
+    if (byName.size > 0)
+      xds[typeUrl] = [...byName.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, json]) => json);
   }
   return xds;
 }
@@ -29,7 +35,7 @@ function collect(snapshots: Map<string, XdsSnapshot>, proxy: string | undefined)
 export function registerTranslate(program: Command): void {
   program
     .command('translate')
-    .description('translate a config directory once and print the xDS resources and every resource\'s status')
+    .description("translate a config directory once and print the xDS resources and every resource's status")
     .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
     .option('--discover', 'run function discovery once before translating')
     .option('--proxy <name>', 'only the resources of this proxy (NAMESPACE~NAME or NAME)')

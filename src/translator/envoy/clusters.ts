@@ -50,7 +50,9 @@ export interface ClusterOptions {
 function baseCluster(options: ClusterOptions): Json {
   const cluster: Json = {
     name: options.name,
-    connectTimeout: protoDuration(options.connectTimeout ? durationMs(options.connectTimeout) : DEFAULT_CONNECT_TIMEOUT_MS),
+    connectTimeout: protoDuration(
+      options.connectTimeout ? durationMs(options.connectTimeout) : DEFAULT_CONNECT_TIMEOUT_MS,
+    ),
   };
   if (options.tls) {
     const commonTlsContext: Json = {

@@ -5,7 +5,10 @@ import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '..
 import { clusterName } from './clusters';
 
 /** The plugin that owns an upstream's type (the one key of its spec that a plugin claims). */
-export function pluginForUpstream(upstream: Upstream, plugins: readonly TranslatorPlugin[]): TranslatorPlugin | undefined {
+export function pluginForUpstream(
+  upstream: Upstream,
+  plugins: readonly TranslatorPlugin[],
+): TranslatorPlugin | undefined {
   const types = Object.keys(upstream.spec ?? {});
   return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => types.includes(type)));
 }
@@ -23,7 +26,8 @@ export function resolveDestination(request: DestinationRequest): DestinationTarg
   const ref = resolveRef(request.destination.upstream, request.owner.namespace);
   const upstream = lookup(request.snapshot.upstreams, ref);
   if (!upstream) return { error: `upstream ${ref.namespace}/${ref.name} not found` };
-  if (request.reports.hasErrors(keyOf(upstream))) return { error: `upstream ${ref.namespace}/${ref.name} is rejected` };
+  if (request.reports.hasErrors(keyOf(upstream)))
+    return { error: `upstream ${ref.namespace}/${ref.name} is rejected` };
   const plugin = pluginForUpstream(upstream, request.plugins);
   if (!plugin) return { error: `upstream ${ref.namespace}/${ref.name} has no supported type` };
   if (plugin.destination) return plugin.destination({ ...request, upstream });

@@ -27,7 +27,12 @@ class Collector {
     const id = ownerId(typeUrl, name);
     const list = this.owners.get(id) ?? [];
     for (const owner of owners) {
-      if (!list.some((key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name)) list.push(owner);
+      if (
+        !list.some(
+          (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
+        )
+      )
+        list.push(owner);
     }
     this.owners.set(id, list);
   }
@@ -39,7 +44,11 @@ interface UpstreamResources {
 }
 
 /** Clusters and endpoints of every accepted upstream: shared (same objects) by every proxy. */
-function translateUpstreams(ctx: TranslationContext, plugins: readonly TranslatorPlugin[], collector: Collector): UpstreamResources {
+function translateUpstreams(
+  ctx: TranslationContext,
+  plugins: readonly TranslatorPlugin[],
+  collector: Collector,
+): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
   for (const upstream of ctx.snapshot.upstreams.values()) {
     const key = keyOf(upstream);
@@ -47,7 +56,10 @@ function translateUpstreams(ctx: TranslationContext, plugins: readonly Translato
     if (ctx.reports.hasErrors(key)) continue;
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
-      ctx.reports.error(key, `spec: no plugin serves upstream type ${Object.keys(upstream.spec ?? {}).join(', ')}`);
+      ctx.reports.error(
+        key,
+        `spec: no plugin serves upstream type ${Object.keys(upstream.spec ?? {}).join(', ')}`,
+      );
       continue;
     }
     const { clusters, loadAssignments } = plugin.upstreamClusters(upstream, ctx);
@@ -70,9 +82,15 @@ function tlsSecret(vh: ProxyVirtualHost, ctx: TranslationContext): Json | { erro
   const namespace = ref.namespace || vh.owner.namespace;
   const secret = lookup(ctx.snapshot.secrets, { namespace, name: ref.name });
   if (!secret) return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} not found` };
-  if (secret.type !== 'tls') return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has type ${secret.type}, not tls` };
+  if (secret.type !== 'tls')
+    return {
+      error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has type ${secret.type}, not tls`,
+    };
   const missing = ['certChain', 'privateKey'].filter((field) => !secret.data?.[field]);
-  if (missing.length) return { error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has no ${missing.join(' or ')} in data` };
+  if (missing.length)
+    return {
+      error: `spec.sslConfig.secretRef: Secret ${namespace}/${ref.name} has no ${missing.join(' or ')} in data`,
+    };
   return {
     name: sdsSecretName(namespace, ref.name),
     tlsCertificate: {
@@ -83,7 +101,12 @@ function tlsSecret(vh: ProxyVirtualHost, ctx: TranslationContext): Json | { erro
 }
 
 /** TLS listeners: each virtual host needs a valid certificate and its own SNI names. */
-function tlsVirtualHosts(listener: ProxyListener, ctx: TranslationContext, secrets: Map<string, Json>, collector: Collector): ProxyVirtualHost[] {
+function tlsVirtualHosts(
+  listener: ProxyListener,
+  ctx: TranslationContext,
+  secrets: Map<string, Json>,
+  collector: Collector,
+): ProxyVirtualHost[] {
   const kept: ProxyVirtualHost[] = [];
   const matches = new Map<string, string>();
   for (const vh of listener.virtualHosts) {
@@ -92,11 +115,16 @@ function tlsVirtualHosts(listener: ProxyListener, ctx: TranslationContext, secre
       ctx.reports.error(vh.owner, String(secret.error));
       continue;
     }
-    const names = (vh.sslConfig?.sniDomains?.length ? vh.sslConfig.sniDomains : vh.domains).filter((d) => d !== '*');
+    const names = (vh.sslConfig?.sniDomains?.length ? vh.sslConfig.sniDomains : vh.domains).filter(
+      (d) => d !== '*',
+    );
     const matchKey = [...names].sort().join(',');
     const holder = matches.get(matchKey);
     if (holder) {
-      ctx.reports.error(vh.owner, `spec.sslConfig: SNI names [${names.join(', ')}] are already served by ${holder} on ${listener.name}`);
+      ctx.reports.error(
+        vh.owner,
+        `spec.sslConfig: SNI names [${names.join(', ')}] are already served by ${holder} on ${listener.name}`,
+      );
       continue;
     }
     matches.set(matchKey, vh.name);
@@ -115,8 +143,15 @@ function translateListener(
   collector: Collector,
 ): void {
   const secrets = resources.get(TYPE_URLS.secret) as Map<string, Json>;
-  const virtualHostsIn = listener.ssl ? tlsVirtualHosts(listener, ctx, secrets, collector) : listener.virtualHosts;
-  const routeCtx: RouteBuildContext = { ...ctx, proxyless: listener.grpcProxyless, plugins, usedFilters: new Set() };
+  const virtualHostsIn = listener.ssl
+    ? tlsVirtualHosts(listener, ctx, secrets, collector)
+    : listener.virtualHosts;
+  const routeCtx: RouteBuildContext = {
+    ...ctx,
+    proxyless: listener.grpcProxyless,
+    plugins,
+    usedFilters: new Set(),
+  };
   const routeOwners: ResourceKey[] = [];
   const virtualHosts = virtualHostsIn.map((vh) => {
     routeOwners.push(vh.owner, ...vh.routes.map((route) => route.owner));
@@ -132,12 +167,21 @@ function translateListener(
   if (!listener.grpcProxyless) routeConfig.ignorePortInHostMatching = true;
   resources.get(TYPE_URLS.route)?.set(name, routeConfig);
   collector.own(TYPE_URLS.route, name, routeOwners);
-  resources.get(TYPE_URLS.listener)?.set(listener.name, buildListener({ ...listener, virtualHosts: virtualHostsIn }, routeCtx.usedFilters, plugins));
+  resources
+    .get(TYPE_URLS.listener)
+    ?.set(
+      listener.name,
+      buildListener({ ...listener, virtualHosts: virtualHostsIn }, routeCtx.usedFilters, plugins),
+    );
   collector.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
 }
 
 /** Proxies + upstreams + secrets -> the xDS resources of each proxy, in proto3 JSON. */
-export function translateEnvoy(proxies: Proxy[], ctx: TranslationContext, plugins: readonly TranslatorPlugin[]): EnvoyTranslation {
+export function translateEnvoy(
+  proxies: Proxy[],
+  ctx: TranslationContext,
+  plugins: readonly TranslatorPlugin[],
+): EnvoyTranslation {
   const collector = new Collector();
   const upstreams = translateUpstreams(ctx, plugins, collector);
   const byProxy = new Map<string, ProxyResources>();

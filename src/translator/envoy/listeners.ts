@@ -2,7 +2,8 @@ import type { ProxyListener } from '../gateway/proxy';
 import type { Json, TranslatorPlugin } from '../plugin';
 import { adsConfigSource } from './clusters';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = {
   name: 'envoy.filters.http.router',
   typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
@@ -13,7 +14,11 @@ export function routeConfigName(listener: ProxyListener): string {
 }
 
 /** HTTP filters of the plugins whose filter some route uses, in plugin order, then the router. */
-function httpFilters(usedFilters: ReadonlySet<string>, plugins: readonly TranslatorPlugin[], proxyless: boolean): Json[] {
+function httpFilters(
+  usedFilters: ReadonlySet<string>,
+  plugins: readonly TranslatorPlugin[],
+  proxyless: boolean,
+): Json[] {
   const filters: Json[] = [];
   for (const plugin of plugins) {
     const filter = plugin.httpFilter;
@@ -28,7 +33,11 @@ function httpFilters(usedFilters: ReadonlySet<string>, plugins: readonly Transla
   return [...filters, ROUTER];
 }
 
-function connectionManager(listener: ProxyListener, usedFilters: ReadonlySet<string>, plugins: readonly TranslatorPlugin[]): Json {
+function connectionManager(
+  listener: ProxyListener,
+  usedFilters: ReadonlySet<string>,
+  plugins: readonly TranslatorPlugin[],
+): Json {
   return {
     '@type': HCM_TYPE,
     statPrefix: listener.grpcProxyless ? 'grpc' : 'http',
@@ -45,7 +54,9 @@ function tlsFilterChains(listener: ProxyListener, hcm: Json): Json[] {
   return listener.virtualHosts.map((vh) => {
     const ssl = vh.sslConfig;
     if (!ssl) throw new Error(`virtual host ${vh.name} on TLS listener ${listener.name} has no sslConfig`);
-    const serverNames = (ssl.sniDomains?.length ? ssl.sniDomains : vh.domains).filter((domain) => domain !== '*');
+    const serverNames = (ssl.sniDomains?.length ? ssl.sniDomains : vh.domains).filter(
+      (domain) => domain !== '*',
+    );
     const secret = sdsSecretName(ssl.secretRef.namespace || vh.owner.namespace, ssl.secretRef.name);
     return {
       ...(serverNames.length ? { filterChainMatch: { serverNames } } : {}),
@@ -54,7 +65,9 @@ function tlsFilterChains(listener: ProxyListener, hcm: Json): Json[] {
         name: 'envoy.transport_sockets.tls',
         typedConfig: {
           '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-          commonTlsContext: { tlsCertificateSdsSecretConfigs: [{ name: secret, sdsConfig: adsConfigSource() }] },
+          commonTlsContext: {
+            tlsCertificateSdsSecretConfigs: [{ name: secret, sdsConfig: adsConfigSource() }],
+          },
         },
       },
     };
@@ -65,7 +78,11 @@ function tlsFilterChains(listener: ProxyListener, hcm: Json): Json[] {
  * A Listener. Envoy gets a socket listener whose HCM fetches routes over ADS; proxyless gRPC clients get
  * an api_listener named after the domain they dial.
  */
-export function buildListener(listener: ProxyListener, usedFilters: ReadonlySet<string>, plugins: readonly TranslatorPlugin[]): Json {
+export function buildListener(
+  listener: ProxyListener,
+  usedFilters: ReadonlySet<string>,
+  plugins: readonly TranslatorPlugin[],
+): Json {
   const hcm = connectionManager(listener, usedFilters, plugins);
   if (listener.grpcProxyless) return { name: listener.name, apiListener: { apiListener: hcm } };
   const filterChains = listener.ssl

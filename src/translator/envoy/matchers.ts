@@ -39,7 +39,8 @@ export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResul
   else if (matcher.regex !== undefined) match.safeRegex = { regex: matcher.regex };
   else if (matcher.pathTemplate !== undefined) {
     const problem = uriTemplateProblem(matcher.pathTemplate);
-    if (problem) return { match, dropped, error: `pathTemplate ${JSON.stringify(matcher.pathTemplate)}: ${problem}` };
+    if (problem)
+      return { match, dropped, error: `pathTemplate ${JSON.stringify(matcher.pathTemplate)}: ${problem}` };
     if (proxyless) match.safeRegex = { regex: uriTemplateRegex(matcher.pathTemplate) };
     else {
       match.pathMatchPolicy = {
@@ -58,7 +59,8 @@ export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResul
       const methods = [...new Set(matcher.methods)];
       headers.push({
         name: ':method',
-        stringMatch: methods.length === 1 ? { exact: methods[0] } : { safeRegex: { regex: methods.join('|') } },
+        stringMatch:
+          methods.length === 1 ? { exact: methods[0] } : { safeRegex: { regex: methods.join('|') } },
       });
     }
   }

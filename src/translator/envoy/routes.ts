@@ -24,7 +24,12 @@ export interface RouteBuildContext extends TranslationContext {
 type Built<T> = T | { error: string };
 
 function isError<T>(value: Built<T>): value is { error: string } {
-  return typeof value === 'object' && value !== null && 'error' in value && typeof (value as { error: unknown }).error === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'error' in value &&
+    typeof (value as { error: unknown }).error === 'string'
+  );
 }
 
 function headerOptions(headers: RouteOptionsSpec['headerManipulation']): Json {
@@ -37,7 +42,8 @@ function headerOptions(headers: RouteOptionsSpec['headerManipulation']): Json {
   if (headers?.requestHeadersToAdd?.length) json.requestHeadersToAdd = toAdd(headers.requestHeadersToAdd);
   if (headers?.requestHeadersToRemove?.length) json.requestHeadersToRemove = headers.requestHeadersToRemove;
   if (headers?.responseHeadersToAdd?.length) json.responseHeadersToAdd = toAdd(headers.responseHeadersToAdd);
-  if (headers?.responseHeadersToRemove?.length) json.responseHeadersToRemove = headers.responseHeadersToRemove;
+  if (headers?.responseHeadersToRemove?.length)
+    json.responseHeadersToRemove = headers.responseHeadersToRemove;
   return json;
 }
 
@@ -69,7 +75,8 @@ function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record
   const out: Record<string, Json> = {};
   for (const [filter, config] of Object.entries(configs)) {
     ctx.usedFilters.add(filter);
-    const supported = ctx.plugins.find((plugin) => plugin.httpFilter?.filterName === filter)?.httpFilter?.proxylessSupported;
+    const supported = ctx.plugins.find((plugin) => plugin.httpFilter?.filterName === filter)?.httpFilter
+      ?.proxylessSupported;
     out[filter] =
       ctx.proxyless && !supported
         ? { '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig', config, isOptional: true }
@@ -87,7 +94,8 @@ function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Jso
     return { cluster: target.cluster, target };
   }
   const destinations = action.multi?.destinations ?? [];
-  if (destinations.length === 0) return { error: 'routeAction.multi.destinations: add at least one destination' };
+  if (destinations.length === 0)
+    return { error: 'routeAction.multi.destinations: add at least one destination' };
   if (destinations.every((weighted) => !weighted.weight)) {
     return { error: 'routeAction.multi.destinations: the weights must add up to more than 0' };
   }
@@ -98,19 +106,26 @@ function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Jso
     if (isError(target)) return { error: `routeAction.multi.destinations[${index}]: ${target.error}` };
     if (target.routeFields) {
       if (routeFields && JSON.stringify(routeFields) !== JSON.stringify(target.routeFields)) {
-        return { error: `routeAction.multi.destinations[${index}]: its function needs route settings that conflict with another destination's` };
+        return {
+          error: `routeAction.multi.destinations[${index}]: its function needs route settings that conflict with another destination's`,
+        };
       }
       routeFields = target.routeFields;
     }
     const cluster: Json = { name: target.cluster, weight: weighted.weight ?? 0 };
-    if (target.typedPerFilterConfig) cluster.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
+    if (target.typedPerFilterConfig)
+      cluster.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
     if (target.requestHeadersToAdd) cluster.requestHeadersToAdd = target.requestHeadersToAdd;
     clusters.push(cluster);
   }
   return { weightedClusters: { clusters }, target: { cluster: '', routeFields } };
 }
 
-function routeAction(route: ProxyRoute, hasTemplate: boolean, ctx: RouteBuildContext): Built<{ action: Json; route: Json }> {
+function routeAction(
+  route: ProxyRoute,
+  hasTemplate: boolean,
+  ctx: RouteBuildContext,
+): Built<{ action: Json; route: Json }> {
   const built = destinationTarget(route, ctx);
   if (isError(built)) return built;
   const { target, ...action } = built as Json & { target: DestinationTarget };
@@ -127,7 +142,8 @@ function routeAction(route: ProxyRoute, hasTemplate: boolean, ctx: RouteBuildCon
   if (options.retries) action.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   if (options.hostRewrite) action.hostRewriteLiteral = options.hostRewrite;
   Object.assign(action, target.routeFields ?? {});
-  if (target.typedPerFilterConfig) envoyRoute.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
+  if (target.typedPerFilterConfig)
+    envoyRoute.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
   if (target.requestHeadersToAdd) envoyRoute.requestHeadersToAdd = target.requestHeadersToAdd;
   return { action, route: envoyRoute };
 }
@@ -154,7 +170,10 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
     const result = routeMatch(matcher, ctx.proxyless);
     if (result.error) return { error: `matchers[${index}].${result.error}` };
     for (const dropped of result.dropped) {
-      ctx.reports.warn(route.owner, `${route.source}.matchers[${index}].${dropped}: ignored by proxyless gRPC clients`);
+      ctx.reports.warn(
+        route.owner,
+        `${route.source}.matchers[${index}].${dropped}: ignored by proxyless gRPC clients`,
+      );
     }
     matches.push(result.match);
   }
@@ -174,7 +193,10 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
     body.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
   }
   const options = route.options ?? {};
-  if (!route.routeAction && (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite)) {
+  if (
+    !route.routeAction &&
+    (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite)
+  ) {
     return { error: 'options.prefixRewrite, timeout, retries and hostRewrite need a routeAction' };
   }
   const filters = pluginConfigs(options, route.owner, route.source, ctx);
@@ -203,9 +225,15 @@ export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext): Json[
 }
 
 /** Virtual host options: only those Envoy applies to a whole virtual host. */
-export function virtualHostOptions(options: RouteOptionsSpec | undefined, owner: ResourceKey, ctx: RouteBuildContext): Json {
+export function virtualHostOptions(
+  options: RouteOptionsSpec | undefined,
+  owner: ResourceKey,
+  ctx: RouteBuildContext,
+): Json {
   if (!options) return {};
-  const unsupported = (['prefixRewrite', 'timeout', 'faults', 'hostRewrite'] as const).filter((name) => options[name] !== undefined);
+  const unsupported = (['prefixRewrite', 'timeout', 'faults', 'hostRewrite'] as const).filter(
+    (name) => options[name] !== undefined,
+  );
   for (const name of unsupported) {
     ctx.reports.warn(owner, `spec.virtualHost.options.${name}: ignored; set it on routes`);
   }

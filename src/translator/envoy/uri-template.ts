@@ -16,16 +16,19 @@ function segmentOf(text: string, isLast: boolean): Segment | string {
   if (text === '**') return isLast ? { regex: '.*' } : '"**" may only be the last segment';
   const variable = /^\{([^}=]*)(?:=([^}]*))?\}(.*)$/.exec(text);
   if (!variable) {
-    if (/[{}*]/.test(text)) return `segment ${JSON.stringify(text)}: a variable or wildcard must fill a whole segment`;
+    if (/[{}*]/.test(text))
+      return `segment ${JSON.stringify(text)}: a variable or wildcard must fill a whole segment`;
     return { regex: text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') };
   }
   const [, name, pattern = '*', suffix] = variable;
   if (!VARIABLE_NAME.test(name)) {
     return `variable ${JSON.stringify(name)}: names start with a letter and have 1-16 letters, digits or _`;
   }
-  if (pattern !== '*' && pattern !== '**') return `variable ${name}: only {${name}}, {${name}=*} or {${name}=**} are supported`;
+  if (pattern !== '*' && pattern !== '**')
+    return `variable ${name}: only {${name}}, {${name}=*} or {${name}=**} are supported`;
   if (pattern === '**' && !isLast) return `variable ${name}: "**" may only be in the last segment`;
-  if (suffix && (!isLast || /[{}*/]/.test(suffix))) return `variable ${name}: only the last segment may have a literal suffix`;
+  if (suffix && (!isLast || /[{}*/]/.test(suffix)))
+    return `variable ${name}: only the last segment may have a literal suffix`;
   const escapedSuffix = suffix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return { regex: (pattern === '**' ? '.*' : '[^/]+') + escapedSuffix, variable: name };
 }

@@ -71,10 +71,15 @@ export function flattenRoutes(
     const { ref, name, namespace } = route.delegateAction;
     const target = ref ?? (name ? { name, namespace } : undefined);
     if (!target?.name) return reject('delegateAction: set ref.name (the RouteTable to delegate to)');
-    const tableKey = { kind: 'RouteTable' as const, name: target.name, namespace: target.namespace || owner.key.namespace };
+    const tableKey = {
+      kind: 'RouteTable' as const,
+      name: target.name,
+      namespace: target.namespace || owner.key.namespace,
+    };
     const table = lookup(snapshot.routeTables, tableKey);
     if (!table) return reject(`delegateAction: RouteTable ${tableKey.namespace}/${tableKey.name} not found`);
-    if (reports.hasErrors(keyOf(table))) return reject(`delegateAction: RouteTable ${tableKey.namespace}/${tableKey.name} is rejected`);
+    if (reports.hasErrors(keyOf(table)))
+      return reject(`delegateAction: RouteTable ${tableKey.namespace}/${tableKey.name} is rejected`);
     const tableId = keyString(tableKey);
     if (visiting.includes(tableId)) {
       return reject(`delegateAction: delegation cycle ${[...visiting, tableId].join(' -> ')}`);
@@ -92,7 +97,9 @@ export function flattenRoutes(
     );
     for (const child of children) {
       const matchers = child.matchers?.length ? child.matchers : [{ prefix }];
-      const outside = matchers.find((matcher) => matcher.regex !== undefined || !(childPath(matcher) ?? '/').startsWith(prefix));
+      const outside = matchers.find(
+        (matcher) => matcher.regex !== undefined || !(childPath(matcher) ?? '/').startsWith(prefix),
+      );
       if (outside) {
         const reason = `matchers must start with the delegating prefix ${JSON.stringify(prefix)} of ${keyString(owner.key)} ${source}`;
         reports.warn(child.owner, `${child.source}: route rejected: ${reason}`);

@@ -22,7 +22,9 @@ export function proxyKey(namespace: string, name: string): string {
 }
 
 function splitProxyName(gateway: Gateway, proxyName: string): { namespace: string; name: string } {
-  const [namespace, name] = proxyName.includes('~') ? proxyName.split('~', 2) : [gateway.metadata.namespace, proxyName];
+  const [namespace, name] = proxyName.includes('~')
+    ? proxyName.split('~', 2)
+    : [gateway.metadata.namespace, proxyName];
   return { namespace, name };
 }
 
@@ -34,14 +36,20 @@ function selectVirtualServices(gateway: Gateway, snapshot: ApiSnapshot, reports:
       const namespace = ref.namespace || gateway.metadata.namespace;
       const vs = lookup(snapshot.virtualServices, { namespace, name: ref.name });
       if (vs) selected.push(vs);
-      else reports.warn(keyOf(gateway), `spec.virtualServices[${index}]: VirtualService ${namespace}/${ref.name} not found`);
+      else
+        reports.warn(
+          keyOf(gateway),
+          `spec.virtualServices[${index}]: VirtualService ${namespace}/${ref.name} not found`,
+        );
     });
     return selected;
   }
   const selector = spec.virtualServiceSelector;
   return [...snapshot.virtualServices.values()].filter((vs) => {
     if (selector?.namespaces?.length && !selector.namespaces.includes(vs.metadata.namespace)) return false;
-    return Object.entries(selector?.labels ?? {}).every(([label, value]) => vs.metadata.labels?.[label] === value);
+    return Object.entries(selector?.labels ?? {}).every(
+      ([label, value]) => vs.metadata.labels?.[label] === value,
+    );
   });
 }
 
@@ -50,7 +58,12 @@ function selectVirtualServices(gateway: Gateway, snapshot: ApiSnapshot, reports:
  * RouteConfiguration). The first VirtualService in namespace/name order keeps a contested domain; a later
  * one that contests it is rejected from this gateway, naming the one that has it.
  */
-function virtualHostsOf(gateway: Gateway, services: VirtualService[], snapshot: ApiSnapshot, reports: Reports): ProxyVirtualHost[] {
+function virtualHostsOf(
+  gateway: Gateway,
+  services: VirtualService[],
+  snapshot: ApiSnapshot,
+  reports: Reports,
+): ProxyVirtualHost[] {
   const domainOwners = new Map<string, ResourceKey>();
   const hosts: ProxyVirtualHost[] = [];
   for (const vs of services) {
@@ -70,7 +83,12 @@ function virtualHostsOf(gateway: Gateway, services: VirtualService[], snapshot: 
     if (gateway.spec?.ssl && !vs.spec?.sslConfig) continue;
     if (!gateway.spec?.ssl && vs.spec?.sslConfig) continue;
     domains.forEach((domain) => domainOwners.set(domain, key));
-    const routes = flattenRoutes(vs.spec?.virtualHost.routes ?? [], { key, path: 'spec.virtualHost.routes' }, snapshot, reports);
+    const routes = flattenRoutes(
+      vs.spec?.virtualHost.routes ?? [],
+      { key, path: 'spec.virtualHost.routes' },
+      snapshot,
+      reports,
+    );
     hosts.push({
       name: `${vs.metadata.namespace}~${vs.metadata.name}`,
       domains,
@@ -86,7 +104,12 @@ function virtualHostsOf(gateway: Gateway, services: VirtualService[], snapshot: 
 function listenersOf(gateway: Gateway, snapshot: ApiSnapshot, reports: Reports): ProxyListener[] {
   const spec = gateway.spec as GatewaySpec;
   const owner = keyOf(gateway);
-  const virtualHosts = virtualHostsOf(gateway, selectVirtualServices(gateway, snapshot, reports), snapshot, reports);
+  const virtualHosts = virtualHostsOf(
+    gateway,
+    selectVirtualServices(gateway, snapshot, reports),
+    snapshot,
+    reports,
+  );
   const bindAddress = spec.bindAddress || '::';
   if (spec.grpcProxyless) {
     // One api_listener per domain: a gRPC client dials xds:///DOMAIN and asks for the Listener DOMAIN.
@@ -125,7 +148,9 @@ export function translateGateways(snapshot: ApiSnapshot, reports: Reports): Prox
     if (snapshot.gateways.size > 0) reports.track(owner);
     if (reports.hasErrors(owner)) continue;
     const listeners = listenersOf(gateway, snapshot, reports);
-    for (const proxyName of gateway.spec?.proxyNames?.length ? gateway.spec.proxyNames : [DEFAULT_PROXY_NAME]) {
+    for (const proxyName of gateway.spec?.proxyNames?.length
+      ? gateway.spec.proxyNames
+      : [DEFAULT_PROXY_NAME]) {
       const { namespace, name } = splitProxyName(gateway, proxyName);
       const key = proxyKey(namespace, name);
       let proxy = proxies.get(key);
@@ -136,7 +161,10 @@ export function translateGateways(snapshot: ApiSnapshot, reports: Reports): Prox
       for (const listener of listeners) {
         const taken = listenerOwners.get(`${key}/${listener.name}`);
         if (taken && taken !== keyString(owner)) {
-          reports.error(owner, `spec.bindPort: proxy ${key} already has listener ${listener.name} from ${taken}`);
+          reports.error(
+            owner,
+            `spec.bindPort: proxy ${key} already has listener ${listener.name} from ${taken}`,
+          );
           continue;
         }
         listenerOwners.set(`${key}/${listener.name}`, keyString(owner));

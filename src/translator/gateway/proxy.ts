@@ -46,7 +46,12 @@ export interface Proxy {
 /** The proto3 JSON of a Proxy as the CLI and admin endpoint show it (without the bookkeeping fields). */
 export function proxyToJson(proxy: Proxy): Record<string, unknown> {
   const strip = <T extends { owner: ResourceKey }>(value: T): Omit<T, 'owner' | 'source' | 'rejected'> => {
-    const { owner: _owner, source: _source, rejected: _rejected, ...rest } = value as T & {
+    const {
+      owner: _owner,
+      source: _source,
+      rejected: _rejected,
+      ...rest
+    } = value as T & {
       source?: string;
       rejected?: string;
     };

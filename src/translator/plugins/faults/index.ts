@@ -14,9 +14,13 @@ function faultConfig(ctx: RouteContext): ReturnType<NonNullable<TranslatorPlugin
   if (!faults) return undefined;
   if (!faults.abort && !faults.delay) return { error: 'options.faults: set abort or delay' };
   const config: Json = { '@type': HTTP_FAULT };
-  if (faults.abort) config.abort = { httpStatus: faults.abort.httpStatus, percentage: fraction(faults.abort.percentage) };
+  if (faults.abort)
+    config.abort = { httpStatus: faults.abort.httpStatus, percentage: fraction(faults.abort.percentage) };
   if (faults.delay) {
-    config.delay = { fixedDelay: toProtoDuration(faults.delay.fixedDelay), percentage: fraction(faults.delay.percentage) };
+    config.delay = {
+      fixedDelay: toProtoDuration(faults.delay.fixedDelay),
+      percentage: fraction(faults.delay.percentage),
+    };
   }
   return { typedPerFilterConfig: { [FILTER_NAME]: config } };
 }
