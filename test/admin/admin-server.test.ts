@@ -1,0 +1,101 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import pino from 'pino';
+import { Metrics } from '../../src/admin/metrics';
+import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import { FileStore } from '../../src/store/file-store';
+import { TYPE_URLS } from '../../src/xds/type-urls';
+import { UPSTREAMS, virtualService } from '../helpers/translate-yaml';
+
+describe('admin HTTP server', () => {
+  let dir: string;
+  let sluice: RunningSluice;
+  const get = async (route: string) => {
+    const response = await fetch(`http://127.0.0.1:${sluice.adminPort}${route}`);
+    return {
+      status: response.status,
+      text: await response.text(),
+      type: response.headers.get('content-type'),
+    };
+  };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-admin-'));
+    const tls = `
+---
+apiVersion: sluice.dev/v1
+kind: Secret
+metadata: {name: cert, namespace: default}
+type: tls
+data: {certChain: CERT-VALUE, privateKey: PRIVATE-KEY-VALUE}
+---
+apiVersion: sluice.dev/v1
+kind: Gateway
+metadata: {name: https, namespace: default}
+spec: {bindPort: 8443, ssl: true}
+---
+apiVersion: sluice.dev/v1
+kind: VirtualService
+metadata: {name: secure, namespace: default}
+spec: {sslConfig: {secretRef: {name: cert}}, virtualHost: {domains: [secure.example], routes: [{routeAction: {single: {upstream: {name: petstore}}}}]}}
+`;
+    fs.writeFileSync(
+      path.join(dir, 'all.yaml'),
+      UPSTREAMS + virtualService('[{routeAction: {single: {upstream: {name: petstore}}}}]') + tls,
+    );
+    sluice = await startSluice({
+      store: new FileStore(dir, { debounceMs: 20 }),
+      logger: pino({ level: 'silent' }),
+      xdsAddress: '127.0.0.1:0',
+      adminAddress: '127.0.0.1:0',
+      metrics: new Metrics(),
+    });
+  });
+
+  afterAll(async () => {
+    await sluice.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers health and readiness', async () => {
+    expect(await get('/healthz')).toMatchObject({ status: 200, text: 'ok\n' });
+    expect(await get('/readyz')).toMatchObject({ status: 200, text: 'ready\n' });
+  });
+
+  it('exports Prometheus metrics', async () => {
+    const metrics = await get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/^sluice_translations_total 1$/m);
+    expect(metrics.text).toContain('# TYPE sluice_connected_proxies gauge');
+    expect(metrics.text).toContain('# TYPE sluice_xds_nacks_total counter');
+  });
+
+  it('dumps the config of each proxy without secret material', async () => {
+    const dump = JSON.parse((await get('/snapshot?proxy=default~gateway-proxy')).text);
+    expect(Object.keys(dump)).toEqual(['default~gateway-proxy']);
+    const clusters = dump['default~gateway-proxy'][TYPE_URLS.cluster] as Array<{
+      version: string;
+      resource: { name: string };
+    }>;
+    expect(clusters.map((cluster) => cluster.resource.name)).toEqual(['canary_default', 'petstore_default']);
+    expect(dump['default~gateway-proxy'][TYPE_URLS.secret]).toEqual([
+      { name: 'cert_default', version: expect.any(String) },
+    ]);
+    const everything =
+      (await get('/snapshot')).text + (await get('/resources')).text + (await get('/proxies')).text;
+    expect(everything).not.toContain('PRIVATE-KEY-VALUE');
+    expect(everything).not.toContain('CERT-VALUE');
+  });
+
+  it('lists statuses and the computed proxies', async () => {
+    const resources = JSON.parse((await get('/resources')).text);
+    expect(resources.statuses['VirtualService/default/vs']).toMatchObject({ state: 'Accepted' });
+    expect(resources.streams).toEqual([]);
+    const proxies = JSON.parse((await get('/proxies')).text);
+    expect(proxies.map((proxy: { metadata: { name: string } }) => proxy.metadata.name)).toEqual([
+      'gateway-proxy',
+    ]);
+    expect((await get('/nope')).status).toBe(404);
+  });
+});
