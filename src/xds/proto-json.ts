@@ -1,0 +1,1370 @@
+import * as protobuf from 'protobufjs';
+import { envoyRoot } from './envoy-protos';
+import { typeUrlOf } from './type-urls';
+
+/**
+ * A strict proto3 JSON codec over the protobufjs types of `envoyRoot()`.
+ *
+ * Encoding walks the JSON once, turning it into the plain object shape protobufjs' generated
+ * `Type.encode` consumes (enums as numbers, int64 as numbers or {low, high} bits, bytes as
+ * Uint8Array, Any as {type_url, value} with the payload already encoded), rejecting anything a strict
+ * proto3 JSON parser would reject. Decoding checks the wire bytes for fields the schema does not know
+ * (protobufjs silently skips them), lets protobufjs decode, then prints canonical proto3 JSON.
+ */
+
+export class ProtoJsonError extends Error {
+  constructor(
+    readonly messageName: string,
+    /** Dotted JSON path of the offending value inside the message, e.g. `clusters[0].connectTimeout`. */
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${messageName}: ${path ? `${path}: ` : ''}${reason}`);
+    this.name = 'ProtoJsonError';
+  }
+}
+
+/** Thrown inside a walk; each level it unwinds through adds its path segment. */
+class PathError extends Error {
+  /** Innermost first. */
+  readonly segments: string[] = [];
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+function fail(reason: string): never {
+  throw new PathError(reason);
+}
+
+function withSegment(error: unknown, segment: string): unknown {
+  if (error instanceof PathError) error.segments.push(segment);
+  return error;
+}
+
+const fieldSeg = (key: string): string => `.${key}`;
+const indexSeg = (index: number): string => `[${index}]`;
+const keySeg = (key: string): string => `[${JSON.stringify(key)}]`;
+
+function toProtoJsonError(messageName: string, error: unknown): unknown {
+  if (!(error instanceof PathError)) return error;
+  const path = error.segments.slice().reverse().join('');
+  return new ProtoJsonError(messageName, path.startsWith('.') ? path.slice(1) : path, error.reason);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (value !== null && typeof value === 'object') {
+    return isPlainObject(value)
+      ? 'an object'
+      : `a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+  }
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** A plain object from any realm (jest and vm contexts have their own Object.prototype); not a Map, Date, Buffer... */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+const hasOwn = (obj: object, key: string): boolean => Object.prototype.hasOwnProperty.call(obj, key);
+
+/** Sets an own property even for the key `__proto__` (which plain assignment would turn into a prototype change). */
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and type lookup
+
+/** The .proto field name. protobufjs camelCases names when loading (keepCase: false) and keeps no copy of the original; Envoy's protos are lower_snake_case, so the mapping inverts exactly (`acceptHttp_10` -> `accept_http_10`). */
+export function protoNameOf(field: protobuf.Field): string {
+  return field.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * The proto3 JSON name as protoc computes it (`json_name` option, else: drop each `_` and upper-case
+ * the next character). This differs from protobufjs' own camelCase where a digit follows an
+ * underscore: `accept_http_10` is `acceptHttp10` in JSON but `acceptHttp_10` in protobufjs.
+ */
+const jsonNames = new WeakMap<protobuf.Field, string>();
+export function jsonNameOf(field: protobuf.Field): string {
+  let name = jsonNames.get(field);
+  if (name === undefined) {
+    name = computeJsonName(field);
+    jsonNames.set(field, name);
+  }
+  return name;
+}
+
+function computeJsonName(field: protobuf.Field): string {
+  const explicit = field.options?.['json_name'];
+  if (typeof explicit === 'string') return explicit;
+  const proto = protoNameOf(field);
+  let out = '';
+  let upper = false;
+  for (const c of proto) {
+    if (c === '_') upper = true;
+    else {
+      out += upper ? c.toUpperCase() : c;
+      upper = false;
+    }
+  }
+  return out;
+}
+
+/** Well-known types whose proto3 JSON form is not a plain object of their fields (inside an Any they go under `value`). */
+const WRAPPER_TYPES = new Set([
+  'google.protobuf.DoubleValue',
+  'google.protobuf.FloatValue',
+  'google.protobuf.Int64Value',
+  'google.protobuf.UInt64Value',
+  'google.protobuf.Int32Value',
+  'google.protobuf.UInt32Value',
+  'google.protobuf.BoolValue',
+  'google.protobuf.StringValue',
+  'google.protobuf.BytesValue',
+]);
+const SPECIAL_JSON_TYPES = new Set([
+  ...WRAPPER_TYPES,
+  'google.protobuf.Any',
+  'google.protobuf.Duration',
+  'google.protobuf.Timestamp',
+  'google.protobuf.Struct',
+  'google.protobuf.Value',
+  'google.protobuf.ListValue',
+  'google.protobuf.FieldMask',
+]);
+
+/** Fully qualified name without protobufjs' leading dot. */
+export function typeNameOf(type: protobuf.ReflectionObject): string {
+  return type.fullName.startsWith('.') ? type.fullName.slice(1) : type.fullName;
+}
+
+export function isWrapperType(type: protobuf.Type): boolean {
+  return WRAPPER_TYPES.has(typeNameOf(type));
+}
+
+export function hasSpecialJson(type: protobuf.Type): boolean {
+  return SPECIAL_JSON_TYPES.has(typeNameOf(type));
+}
+
+const anyTypeCache = new Map<string, protobuf.Type>();
+
+/** The message type an Any type URL names (anything after the last `/`), or undefined if it is not loaded. */
+export function typeForUrl(typeUrl: string): protobuf.Type | undefined {
+  const cached = anyTypeCache.get(typeUrl);
+  if (cached) return cached;
+  const name = typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+  if (!name || !typeUrl.includes('/')) return undefined;
+  const found = lookupMessageType(name);
+  // Only hits are cached: registerEnvoyProtoFiles may load a missing type later.
+  if (found) anyTypeCache.set(typeUrl, found);
+  return found;
+}
+
+export function lookupMessageType(messageName: string): protobuf.Type | undefined {
+  let found: protobuf.ReflectionObject | null;
+  try {
+    found = envoyRoot().lookup(messageName.startsWith('.') ? messageName : `.${messageName}`);
+  } catch {
+    return undefined;
+  }
+  return found instanceof protobuf.Type ? found : undefined;
+}
+
+function requireType(messageName: string): protobuf.Type {
+  const type = lookupMessageType(messageName);
+  if (!type) throw new ProtoJsonError(messageName, '', 'unknown message type');
+  return type;
+}
+
+/** The field a proto3 JSON key names: its JSON name or its .proto name. */
+export function fieldForJsonKey(type: protobuf.Type, key: string): protobuf.Field | undefined {
+  return fieldIndex(type).get(key);
+}
+
+const fieldIndexes = new WeakMap<protobuf.Type, Map<string, protobuf.Field>>();
+function fieldIndex(type: protobuf.Type): Map<string, protobuf.Field> {
+  let index = fieldIndexes.get(type);
+  if (!index) {
+    index = new Map();
+    for (const field of type.fieldsArray) {
+      index.set(jsonNameOf(field), field);
+      index.set(protoNameOf(field), field);
+    }
+    fieldIndexes.set(type, index);
+  }
+  return index;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars: JSON -> protobufjs value
+
+const NUMERIC_STRING = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INTEGER_STRING = /^-?\d+$/;
+
+function jsonNumber(v: unknown, what: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && NUMERIC_STRING.test(v)) return Number(v);
+  return fail(`expected ${what}, got ${describe(v)}`);
+}
+
+function toInt32(v: unknown): number {
+  if (typeof v === 'number' && (v | 0) === v) return v;
+  const n = jsonNumber(v, 'an int32');
+  if (!Number.isInteger(n) || n < -2147483648 || n > 2147483647) fail(`${describe(v)} is not a valid int32`);
+  return n === 0 ? 0 : n;
+}
+
+function toUint32(v: unknown): number {
+  if (typeof v === 'number' && v >>> 0 === v) return v;
+  const n = jsonNumber(v, 'a uint32');
+  if (!Number.isInteger(n) || n < 0 || n > 4294967295) fail(`${describe(v)} is not a valid uint32`);
+  return n === 0 ? 0 : n;
+}
+
+/** 64-bit bits in the shape protobufjs' Writer accepts (LongBits.from reads low/high). */
+interface Bits64 {
+  low: number;
+  high: number;
+  unsigned: boolean;
+}
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+function parseInt64(v: unknown, unsigned: boolean): bigint {
+  const what = unsigned ? 'a uint64' : 'an int64';
+  let big: bigint;
+  if (typeof v === 'string' && INTEGER_STRING.test(v)) big = BigInt(v);
+  else {
+    const n = jsonNumber(v, what);
+    if (!Number.isInteger(n)) fail(`${describe(v)} is not a valid ${unsigned ? 'uint64' : 'int64'}`);
+    big = BigInt(n);
+  }
+  if (unsigned ? big < 0n || big > UINT64_MAX : big < INT64_MIN || big > INT64_MAX) {
+    fail(`${describe(v)} is out of range for ${unsigned ? 'uint64' : 'int64'}`);
+  }
+  return big;
+}
+
+function toInt64(v: unknown, unsigned: boolean): number | Bits64 {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (!unsigned || v >= 0)) return v === 0 ? 0 : v;
+  if (typeof v === 'string' && v.length < 16 && INTEGER_STRING.test(v)) {
+    const n = Number(v);
+    if (!unsigned || n >= 0) return n === 0 ? 0 : n;
+  }
+  const big = parseInt64(v, unsigned);
+  if (big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(big);
+  const bits = BigInt.asUintN(64, big);
+  return { low: Number(bits & 0xffffffffn) | 0, high: Number(bits >> 32n) | 0, unsigned };
+}
+
+function toDouble(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (v === 'NaN') return NaN;
+  if (v === 'Infinity') return Infinity;
+  if (v === '-Infinity') return -Infinity;
+  const n = jsonNumber(v, 'a number');
+  if (!Number.isFinite(n)) fail(`${describe(v)} is out of range for double`);
+  return n;
+}
+
+function toFloat(v: unknown): number {
+  const n = toDouble(v);
+  // In range when it rounds to a finite float32: the shortest printed form of FLT_MAX (3.4028235e38) is a bit above it.
+  if (Number.isFinite(n) && !Number.isFinite(Math.fround(n)))
+    fail(`${describe(v)} is out of range for float`);
+  return n;
+}
+
+function toBool(v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  return fail(`expected a boolean, got ${describe(v)}`);
+}
+
+function toString(v: unknown): string {
+  if (typeof v === 'string') return v;
+  return fail(`expected a string, got ${describe(v)}`);
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/** Standard or URL-safe base64, padding optional (as proto3 JSON parsers accept). */
+export function parseBase64(v: unknown): Uint8Array {
+  if (typeof v !== 'string') return fail(`expected a base64 string, got ${describe(v)}`);
+  const padded = v.endsWith('=');
+  if (!BASE64.test(v) || v.length % 4 === 1 || (padded && v.length % 4 !== 0)) {
+    fail(`invalid base64 ${describe(v)}`);
+  }
+  return Buffer.from(v, 'base64');
+}
+
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+type Conv = (v: unknown) => unknown;
+
+function scalarConv(type: string): Conv {
+  switch (type) {
+    case 'double':
+      return toDouble;
+    case 'float':
+      return toFloat;
+    case 'int32':
+    case 'sint32':
+    case 'sfixed32':
+      return toInt32;
+    case 'uint32':
+    case 'fixed32':
+      return toUint32;
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+      return (v) => toInt64(v, false);
+    case 'uint64':
+    case 'fixed64':
+      return (v) => toInt64(v, true);
+    case 'bool':
+      return toBool;
+    case 'string':
+      return toString;
+    case 'bytes':
+      return parseBase64;
+    default:
+      throw new Error(`proto-json: unsupported scalar type ${type}`);
+  }
+}
+
+/** Whether a converted scalar is its type's default (proto3 implicit-presence fields omit it). */
+function isDefaultScalar(v: unknown): boolean {
+  return v === 0 || v === '' || v === false || (v instanceof Uint8Array && v.length === 0);
+}
+
+interface EnumInfo {
+  readonly name: string;
+  readonly byName: Map<string, number>;
+  /** First declared name per number (aliases keep the first, as protoc prints). */
+  readonly byNumber: Map<number, string>;
+}
+
+const enumInfos = new WeakMap<protobuf.Enum, EnumInfo>();
+export function enumInfo(e: protobuf.Enum): EnumInfo {
+  let info = enumInfos.get(e);
+  if (!info) {
+    const byName = new Map<string, number>();
+    const byNumber = new Map<number, string>();
+    for (const [name, num] of Object.entries(e.values)) {
+      byName.set(name, num);
+      if (!byNumber.has(num)) byNumber.set(num, name);
+    }
+    info = { name: typeNameOf(e), byName, byNumber };
+    enumInfos.set(e, info);
+  }
+  return info;
+}
+
+function enumConv(e: protobuf.Enum): Conv {
+  const info = enumInfo(e);
+  const isNullValue = info.name === 'google.protobuf.NullValue';
+  return (v) => {
+    if (typeof v === 'string') {
+      const n = info.byName.get(v);
+      if (n === undefined) fail(`unknown ${info.name} value ${describe(v)}`);
+      return n;
+    }
+    if (typeof v === 'number' && Number.isInteger(v)) {
+      if (!info.byNumber.has(v)) fail(`unknown ${info.name} number ${v}`);
+      return v;
+    }
+    if (v === null && isNullValue) return 0;
+    return fail(`expected a ${info.name} name, got ${describe(v)}`);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations, timestamps, field masks
+
+const MAX_DURATION_SECONDS = 315576000000;
+const DURATION = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
+
+export interface SecondsNanos {
+  seconds: number;
+  nanos: number;
+}
+
+/** Parses a proto3 JSON duration ("1.5s", "-0.250s"); undefined if malformed or out of range. */
+export function parseDuration(text: string): SecondsNanos | undefined {
+  const m = DURATION.exec(text);
+  if (!m) return undefined;
+  const seconds = Number(m[2]);
+  const nanos = m[3] ? Number(m[3].padEnd(9, '0')) : 0;
+  if (seconds > MAX_DURATION_SECONDS) return undefined;
+  return m[1] ? { seconds: -seconds || 0, nanos: -nanos || 0 } : { seconds, nanos };
+}
+
+function fraction(nanos: number): string {
+  if (nanos === 0) return '';
+  if (nanos % 1000000 === 0) return `.${String(nanos / 1000000).padStart(3, '0')}`;
+  if (nanos % 1000 === 0) return `.${String(nanos / 1000).padStart(6, '0')}`;
+  return `.${String(nanos).padStart(9, '0')}`;
+}
+
+export function formatDuration(seconds: number, nanos: number): string {
+  if (
+    Math.abs(seconds) > MAX_DURATION_SECONDS ||
+    !Number.isInteger(nanos) ||
+    Math.abs(nanos) > 999999999 ||
+    (seconds < 0 && nanos > 0) ||
+    (seconds > 0 && nanos < 0)
+  ) {
+    fail(`invalid duration {seconds: ${seconds}, nanos: ${nanos}}`);
+  }
+  const negative = seconds < 0 || nanos < 0;
+  return `${negative ? '-' : ''}${Math.abs(seconds)}${fraction(Math.abs(nanos))}s`;
+}
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+const MIN_TIMESTAMP_SECONDS = -62135596800; // 0001-01-01T00:00:00Z
+const MAX_TIMESTAMP_SECONDS = 253402300799; // 9999-12-31T23:59:59Z
+
+/** Parses an RFC 3339 timestamp as proto3 JSON allows it; undefined if malformed or out of range. */
+export function parseTimestamp(text: string): SecondsNanos | undefined {
+  const m = TIMESTAMP.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return undefined;
+  date.setUTCHours(hour, minute, second, 0);
+  let seconds = Math.floor(date.getTime() / 1000);
+  if (!m[8]) {
+    const offset = Number(m[10]) * 3600 + Number(m[11]) * 60;
+    if (Number(m[10]) > 23 || Number(m[11]) > 59) return undefined;
+    seconds += m[9] === '+' ? -offset : offset;
+  }
+  if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) return undefined;
+  return { seconds, nanos: m[7] ? Number(m[7].padEnd(9, '0')) : 0 };
+}
+
+export function formatTimestamp(seconds: number, nanos: number): string {
+  if (
+    seconds < MIN_TIMESTAMP_SECONDS ||
+    seconds > MAX_TIMESTAMP_SECONDS ||
+    !Number.isInteger(nanos) ||
+    nanos < 0 ||
+    nanos > 999999999
+  ) {
+    fail(`invalid timestamp {seconds: ${seconds}, nanos: ${nanos}}`);
+  }
+  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}${fraction(nanos)}Z`;
+}
+
+function timeObject(value: SecondsNanos): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (value.seconds !== 0) out.seconds = value.seconds;
+  if (value.nanos !== 0) out.nanos = value.nanos;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding plans
+
+const enum Kind {
+  /** Singular, implicit presence: default values are omitted. */
+  Implicit,
+  /** Singular with presence (messages, oneof members, proto3 optional): kept even when default. */
+  Presence,
+  Repeated,
+  Map,
+}
+
+interface EncField {
+  readonly name: string;
+  readonly jsonName: string;
+  readonly kind: Kind;
+  readonly conv: Conv;
+  /** JSON null is a value (google.protobuf.Value / NullValue), not "unset". */
+  readonly nullIsValue: boolean;
+  readonly oneof: number;
+  readonly mapKey?: (key: string) => string;
+}
+
+interface EncPlan {
+  readonly typeName: string;
+  readonly fields: Map<string, EncField>;
+  readonly oneofNames: readonly string[];
+}
+
+const encPlans = new WeakMap<protobuf.Type, EncPlan>();
+const wktEncoders = new WeakMap<protobuf.Type, Conv>();
+
+function encPlan(type: protobuf.Type): EncPlan {
+  let plan = encPlans.get(type);
+  if (plan) return plan;
+  const oneofs = type.oneofsArray;
+  const fields = new Map<string, EncField>();
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const resolved = field.resolvedType;
+    const isMessage = resolved instanceof protobuf.Type;
+    const enc: EncField = {
+      name: field.name,
+      jsonName: jsonNameOf(field),
+      kind: field.map
+        ? Kind.Map
+        : field.repeated
+          ? Kind.Repeated
+          : isMessage || field.hasPresence
+            ? Kind.Presence
+            : Kind.Implicit,
+      conv: elementConv(field),
+      nullIsValue:
+        resolved !== null &&
+        (typeNameOf(resolved) === 'google.protobuf.Value' ||
+          typeNameOf(resolved) === 'google.protobuf.NullValue'),
+      oneof: field.partOf ? oneofs.indexOf(field.partOf) : -1,
+      mapKey: field.map ? mapKeyConv(keyTypeOf(field)) : undefined,
+    };
+    fields.set(enc.jsonName, enc);
+    fields.set(protoNameOf(field), enc);
+  }
+  plan = { typeName: typeNameOf(type), fields, oneofNames: oneofs.map((o) => o.name) };
+  encPlans.set(type, plan);
+  return plan;
+}
+
+function elementConv(field: protobuf.Field): Conv {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Enum) return enumConv(resolved);
+  if (resolved instanceof protobuf.Type) return messageConv(resolved);
+  return scalarConv(field.type);
+}
+
+/** Converter for one message value of `type` (lazy so recursive types compile). */
+function messageConv(type: protobuf.Type): Conv {
+  if (hasSpecialJson(type)) {
+    let wkt: Conv | undefined;
+    return (v) => (wkt ??= wktEncoder(type))(v);
+  }
+  let plan: EncPlan | undefined;
+  return (v) => encodeObject((plan ??= encPlan(type)), v, undefined);
+}
+
+export function keyTypeOf(field: protobuf.Field): string {
+  if (!(field instanceof protobuf.MapField)) throw new Error(`proto-json: ${field.fullName} is not a map`);
+  return field.keyType;
+}
+
+function mapKeyConv(keyType: string): (key: string) => string {
+  switch (keyType) {
+    case 'string':
+      return (k) => k;
+    case 'bool':
+      // protobufjs writes map keys with `w.bool(key)` on the *string* key, so "false" would be
+      // written as true. The empty string is falsy and encodes false.
+      return (k) =>
+        k === 'true' ? 'true' : k === 'false' ? '' : fail(`invalid bool map key ${describe(k)}`);
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+    case 'uint64':
+    case 'fixed64': {
+      const unsigned = keyType === 'uint64' || keyType === 'fixed64';
+      return (k) => {
+        if (!INTEGER_STRING.test(k)) fail(`invalid ${keyType} map key ${describe(k)}`);
+        return parseInt64(k, unsigned).toString();
+      };
+    }
+    default: {
+      const conv = scalarConv(keyType);
+      return (k) => {
+        if (!INTEGER_STRING.test(k)) fail(`invalid ${keyType} map key ${describe(k)}`);
+        return String(conv(Number(k)));
+      };
+    }
+  }
+}
+
+function encodeObject(plan: EncPlan, json: unknown, skipKey: string | undefined): Record<string, unknown> {
+  if (!isPlainObject(json)) return fail(`expected a JSON object for ${plan.typeName}, got ${describe(json)}`);
+  const out: Record<string, unknown> = {};
+  let oneofSet: string[] | undefined;
+  let key = '';
+  try {
+    for (key in json) {
+      const value = json[key];
+      const field = plan.fields.get(key);
+      if (field === undefined) {
+        if (key === skipKey) continue;
+        fail(`unknown field "${key}" of ${plan.typeName}`);
+      }
+      // proto3 JSON: null means "not set"; undefined (a JS object's optional member) is what JSON.stringify drops.
+      if (value === undefined || (value === null && !field.nullIsValue)) continue;
+      if (key !== field.jsonName && json[field.jsonName] !== undefined) {
+        fail(`field given both as "${field.jsonName}" and "${key}"`);
+      }
+      if (field.oneof >= 0) {
+        oneofSet ??= [];
+        const previous = oneofSet[field.oneof];
+        if (previous !== undefined) {
+          fail(`oneof "${plan.oneofNames[field.oneof]}" has both "${previous}" and "${key}" set`);
+        }
+        oneofSet[field.oneof] = key;
+      }
+      switch (field.kind) {
+        case Kind.Implicit: {
+          const converted = field.conv(value);
+          if (!isDefaultScalar(converted)) out[field.name] = converted;
+          break;
+        }
+        case Kind.Presence:
+          out[field.name] = field.conv(value);
+          break;
+        case Kind.Repeated: {
+          if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
+          if (value.length === 0) break;
+          out[field.name] = encodeArray(field, value);
+          break;
+        }
+        case Kind.Map: {
+          if (!isPlainObject(value)) fail(`expected an object (map), got ${describe(value)}`);
+          const map = encodeMap(field, value);
+          if (map !== undefined) out[field.name] = map;
+          break;
+        }
+      }
+    }
+  } catch (error) {
+    throw withSegment(error, fieldSeg(key));
+  }
+  return out;
+}
+
+function encodeArray(field: EncField, value: unknown[]): unknown[] {
+  const out = new Array<unknown>(value.length);
+  let i = 0;
+  try {
+    for (; i < value.length; i++) {
+      const element = value[i];
+      if (element === null && !field.nullIsValue) fail('null is not allowed in a repeated field');
+      out[i] = field.conv(element);
+    }
+  } catch (error) {
+    throw withSegment(error, indexSeg(i));
+  }
+  return out;
+}
+
+function encodeMap(field: EncField, value: Record<string, unknown>): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  let key = '';
+  try {
+    for (key in value) {
+      const element = value[key];
+      if (element === undefined) continue;
+      if (element === null && !field.nullIsValue) fail('null is not allowed as a map value');
+      setOwn((out ??= {}), field.mapKey!(key), field.conv(element));
+    }
+  } catch (error) {
+    throw withSegment(error, keySeg(key));
+  }
+  return out;
+}
+
+function fieldNamed(type: protobuf.Type, id: number): string {
+  const field = type.fieldsById[id];
+  if (!field) throw new Error(`proto-json: ${typeNameOf(type)} has no field ${id}`);
+  return field.name;
+}
+
+/** Encoder for a well-known type with a special JSON form. */
+function wktEncoder(type: protobuf.Type): Conv {
+  let conv = wktEncoders.get(type);
+  if (conv) return conv;
+  const name = typeNameOf(type);
+  if (WRAPPER_TYPES.has(name)) {
+    const valueField = type.fieldsById[1];
+    const inner = scalarConv(valueField.type);
+    const prop = valueField.name;
+    conv = (v) => {
+      const converted = inner(v);
+      return isDefaultScalar(converted) ? {} : { [prop]: converted };
+    };
+  } else {
+    switch (name) {
+      case 'google.protobuf.Duration':
+        conv = (v) => {
+          const parsed = typeof v === 'string' ? parseDuration(v) : undefined;
+          return parsed ? timeObject(parsed) : fail(`invalid duration ${describe(v)}`);
+        };
+        break;
+      case 'google.protobuf.Timestamp':
+        conv = (v) => {
+          const parsed = typeof v === 'string' ? parseTimestamp(v) : undefined;
+          return parsed ? timeObject(parsed) : fail(`invalid timestamp ${describe(v)}`);
+        };
+        break;
+      case 'google.protobuf.FieldMask': {
+        const paths = fieldNamed(type, 1);
+        conv = (v) => {
+          const text = toString(v);
+          if (text === '') return {};
+          return {
+            [paths]: text.split(',').map((path) => {
+              if (!/^[a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*$/.test(path))
+                fail(`invalid field mask path ${describe(path)}`);
+              return path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+            }),
+          };
+        };
+        break;
+      }
+      case 'google.protobuf.Struct':
+        conv = structEncoder(type);
+        break;
+      case 'google.protobuf.Value':
+        conv = valueEncoder(type);
+        break;
+      case 'google.protobuf.ListValue':
+        conv = listEncoder(type);
+        break;
+      case 'google.protobuf.Any':
+        conv = anyEncoder(type);
+        break;
+      default:
+        throw new Error(`proto-json: no JSON mapping for ${name}`);
+    }
+  }
+  wktEncoders.set(type, conv);
+  return conv;
+}
+
+function structEncoder(type: protobuf.Type): Conv {
+  const fields = fieldNamed(type, 1);
+  let value: Conv | undefined;
+  return (v) => {
+    if (!isPlainObject(v)) fail(`expected an object (google.protobuf.Struct), got ${describe(v)}`);
+    const map: Record<string, unknown> = {};
+    let key = '';
+    try {
+      for (key in v)
+        setOwn(map, key, (value ??= wktEncoder(type.fieldsById[1].resolvedType as protobuf.Type))(v[key]));
+    } catch (error) {
+      throw withSegment(error, keySeg(key));
+    }
+    return { [fields]: map };
+  };
+}
+
+function valueEncoder(type: protobuf.Type): Conv {
+  const [nullValue, numberValue, stringValue, boolValue, structValue, listValue] = [1, 2, 3, 4, 5, 6].map(
+    (id) => fieldNamed(type, id),
+  );
+  const structType = type.fieldsById[5].resolvedType as protobuf.Type;
+  const listType = type.fieldsById[6].resolvedType as protobuf.Type;
+  return (v) => {
+    if (v === null) return { [nullValue]: 0 };
+    switch (typeof v) {
+      case 'number':
+        if (!Number.isFinite(v)) fail(`${v} cannot be a google.protobuf.Value`);
+        return { [numberValue]: v };
+      case 'string':
+        return { [stringValue]: v };
+      case 'boolean':
+        return { [boolValue]: v };
+      case 'object':
+        return Array.isArray(v)
+          ? { [listValue]: wktEncoder(listType)(v) }
+          : { [structValue]: wktEncoder(structType)(v) };
+      default:
+        return fail(`expected JSON, got ${describe(v)}`);
+    }
+  };
+}
+
+function listEncoder(type: protobuf.Type): Conv {
+  const values = fieldNamed(type, 1);
+  const valueType = type.fieldsById[1].resolvedType as protobuf.Type;
+  return (v) => {
+    if (!Array.isArray(v)) fail(`expected an array (google.protobuf.ListValue), got ${describe(v)}`);
+    const value = wktEncoder(valueType);
+    const out = new Array<unknown>(v.length);
+    let i = 0;
+    try {
+      for (; i < v.length; i++) out[i] = value(v[i]);
+    } catch (error) {
+      throw withSegment(error, indexSeg(i));
+    }
+    return v.length ? { [values]: out } : {};
+  };
+}
+
+function anyEncoder(type: protobuf.Type): Conv {
+  const typeUrlProp = fieldNamed(type, 1); // protobufjs' bundled any.proto keeps `type_url` uncamelCased
+  const valueProp = fieldNamed(type, 2);
+  return (v) => {
+    if (!isPlainObject(v)) return fail(`expected an object (google.protobuf.Any), got ${describe(v)}`);
+    const typeUrl = v['@type'];
+    if (typeof typeUrl !== 'string' || typeUrl === '') return fail('google.protobuf.Any needs a "@type"');
+    const inner = typeForUrl(typeUrl);
+    if (!inner) return fail(`unknown Any type ${describe(typeUrl)}`);
+    let bytes: Uint8Array;
+    if (hasSpecialJson(inner)) {
+      for (const key in v)
+        if (key !== '@type' && key !== 'value')
+          fail(`unknown field "${key}" in an Any holding ${typeNameOf(inner)}`);
+      if (!('value' in v)) fail(`an Any holding ${typeNameOf(inner)} needs "value"`);
+      let encoded: unknown;
+      try {
+        encoded = wktEncoder(inner)(v.value);
+      } catch (error) {
+        throw withSegment(error, fieldSeg('value'));
+      }
+      bytes = inner.encode(encoded as Record<string, unknown>).finish();
+    } else {
+      bytes = inner.encode(encodeObject(encPlan(inner), v, '@type')).finish();
+    }
+    return bytes.length ? { [typeUrlProp]: typeUrl, [valueProp]: bytes } : { [typeUrlProp]: typeUrl };
+  };
+}
+
+/**
+ * Encodes a message given in proto3 JSON (lowerCamel or .proto field names) to wire bytes. Throws
+ * ProtoJsonError naming the path of the first offending value.
+ */
+export function encodeJson(messageName: string, json: unknown): Uint8Array {
+  const type = requireType(messageName);
+  return type.encode(toEncodable(type, json, messageName)).finish();
+}
+
+/**
+ * The object `Type.encode` takes for this JSON (Any payloads inside are already encoded). Exposed so
+ * callers can measure or reuse the walk separately from the protobufjs encode.
+ */
+export function toEncodable(
+  type: protobuf.Type,
+  json: unknown,
+  messageName = typeNameOf(type),
+): Record<string, unknown> {
+  try {
+    return (
+      hasSpecialJson(type) ? wktEncoder(type)(json) : encodeObject(encPlan(type), json, undefined)
+    ) as Record<string, unknown>;
+  } catch (error) {
+    throw toProtoJsonError(messageName, error);
+  }
+}
+
+/** The Any an ADS response carries for this resource. */
+export function encodeAny(messageName: string, json: unknown): { typeUrl: string; value: Uint8Array } {
+  const type = requireType(messageName);
+  return { typeUrl: typeUrlOf(typeNameOf(type)), value: encodeJson(messageName, json) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: strict wire scan
+
+/** Wire type per scalar type. */
+const WIRE_TYPES: Record<string, number> = {
+  double: 1,
+  float: 5,
+  int32: 0,
+  uint32: 0,
+  sint32: 0,
+  fixed32: 5,
+  sfixed32: 5,
+  int64: 0,
+  uint64: 0,
+  sint64: 0,
+  fixed64: 1,
+  sfixed64: 1,
+  bool: 0,
+  string: 2,
+  bytes: 2,
+};
+
+function wireTypeOf(type: string, resolved: protobuf.ReflectionObject | null): number {
+  if (resolved instanceof protobuf.Enum) return 0;
+  if (resolved instanceof protobuf.Type) return 2;
+  return WIRE_TYPES[type];
+}
+
+/**
+ * Walks the wire bytes of `type` and rejects what protobufjs would silently accept or mangle:
+ * unknown field numbers, wrong wire types, two members of one oneof, a singular message field
+ * written twice (protobufjs keeps the last instead of merging), truncation.
+ */
+interface ScanField {
+  readonly field: protobuf.Field;
+  /** Expected wire type (2 for messages and maps). */
+  readonly wire: number;
+  /** Repeated numeric field: packed (wire type 2) is accepted too. */
+  readonly packable: boolean;
+  /** Message type of a message field or of a map's values. */
+  readonly message: protobuf.Type | undefined;
+  readonly counted: boolean;
+  readonly oneof: number;
+  readonly mapKeyWire: number;
+  readonly mapValueWire: number;
+}
+
+const scanPlans = new WeakMap<protobuf.Type, Map<number, ScanField>>();
+
+function scanPlan(type: protobuf.Type): Map<number, ScanField> {
+  let plan = scanPlans.get(type);
+  if (plan) return plan;
+  plan = new Map();
+  const oneofs = type.oneofsArray;
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const resolved = field.resolvedType;
+    const valueWire = wireTypeOf(field.type, resolved);
+    plan.set(field.id, {
+      field,
+      wire: field.map ? 2 : valueWire,
+      packable: field.repeated && valueWire !== 2,
+      message: resolved instanceof protobuf.Type ? resolved : undefined,
+      counted: field.repeated || field.map,
+      oneof: field.partOf ? oneofs.indexOf(field.partOf) : -1,
+      mapKeyWire: field.map ? WIRE_TYPES[keyTypeOf(field)] : -1,
+      mapValueWire: field.map ? valueWire : -1,
+    });
+  }
+  scanPlans.set(type, plan);
+  return plan;
+}
+
+/**
+ * Walks the wire bytes of `type` and rejects what protobufjs would silently accept or mangle:
+ * unknown field numbers, wrong wire types, two members of one oneof, a singular message field
+ * written twice (protobufjs keeps the last instead of merging), truncation.
+ */
+function scanMessage(type: protobuf.Type, reader: protobuf.Reader, end: number): void {
+  const plan = scanPlan(type);
+  let oneofSeen: number[] | undefined;
+  let seenOnce: Set<number> | undefined;
+  let counts: Map<number, number> | undefined;
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    const id = tag >>> 3;
+    const wire = tag & 7;
+    const info = plan.get(id);
+    if (info === undefined) return fail(`unknown field number ${id} in ${typeNameOf(type)}`);
+    let seen = 0;
+    if (info.counted) {
+      counts ??= new Map();
+      seen = counts.get(id) ?? 0;
+      counts.set(id, seen + 1);
+    }
+    try {
+      if (info.oneof >= 0) {
+        oneofSeen ??= [];
+        const other = oneofSeen[info.oneof];
+        if (other !== undefined && other !== id) {
+          fail(
+            `two members of oneof "${info.field.partOf!.name}" are set (${jsonNameOf(plan.get(other)!.field)} and ${jsonNameOf(info.field)})`,
+          );
+        }
+        oneofSeen[info.oneof] = id;
+      }
+      if (wire !== info.wire && !(info.packable && wire === 2))
+        fail(`wire type ${wire} for a ${info.field.type} field`);
+      if (info.mapKeyWire >= 0) {
+        scanMapEntry(info, reader, delimitedEnd(reader, end));
+      } else if (info.message) {
+        if (!info.counted) {
+          seenOnce ??= new Set();
+          if (seenOnce.has(id)) fail('singular message field appears twice on the wire');
+          seenOnce.add(id);
+        }
+        scanMessage(info.message, reader, delimitedEnd(reader, end));
+      } else {
+        reader.skipType(wire);
+        if (reader.pos > end) fail('truncated field');
+      }
+    } catch (error) {
+      const name = fieldSeg(jsonNameOf(info.field));
+      throw withSegment(error, info.counted ? `${name}${indexSeg(seen)}` : name);
+    }
+  }
+  if (reader.pos !== end) fail('truncated message');
+}
+
+function delimitedEnd(reader: protobuf.Reader, end: number): number {
+  const length = reader.uint32();
+  const subEnd = reader.pos + length;
+  if (subEnd > end) fail('length exceeds the enclosing message');
+  return subEnd;
+}
+
+function scanMapEntry(info: ScanField, reader: protobuf.Reader, end: number): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    const id = tag >>> 3;
+    const wire = tag & 7;
+    if (id === 1) {
+      if (wire !== info.mapKeyWire) fail(`wire type ${wire} for map key`);
+      reader.skipType(wire);
+    } else if (id === 2) {
+      if (wire !== info.mapValueWire) fail(`wire type ${wire} for map value`);
+      if (info.message) scanMessage(info.message, reader, delimitedEnd(reader, end));
+      else reader.skipType(wire);
+    } else {
+      fail(`unknown field number ${id} in a map entry`);
+    }
+  }
+  if (reader.pos !== end) fail('truncated map entry');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: protobufjs message -> canonical proto3 JSON
+
+type ToJson = (v: unknown) => unknown;
+
+interface DecField {
+  readonly name: string;
+  readonly jsonName: string;
+  readonly kind: Kind;
+  readonly toJson: ToJson;
+  readonly mapKey?: (key: string) => string;
+}
+
+const decPlans = new WeakMap<protobuf.Type, DecField[]>();
+const wktDecoders = new WeakMap<protobuf.Type, ToJson>();
+
+interface LongLike {
+  low: number;
+  high: number;
+  unsigned?: boolean;
+}
+
+function bigOf(v: unknown, unsigned: boolean): bigint {
+  if (typeof v === 'number') return BigInt(v);
+  if (typeof v === 'string') return BigInt(v);
+  const long = v as LongLike;
+  const bits = (BigInt(long.high >>> 0) << 32n) | BigInt(long.low >>> 0);
+  return unsigned ? bits : BigInt.asIntN(64, bits);
+}
+
+function int64ToJson(unsigned: boolean): ToJson {
+  return (v) => bigOf(v, unsigned).toString();
+}
+
+/** Shortest decimal that reads back as the same float32. */
+function float32ToJson(v: unknown): unknown {
+  const n = v as number;
+  if (!Number.isFinite(n)) return String(n);
+  for (let precision = 1; precision < 10; precision++) {
+    const candidate = Number(n.toPrecision(precision));
+    if (Math.fround(candidate) === n) return candidate;
+  }
+  return n;
+}
+
+function doubleToJson(v: unknown): unknown {
+  const n = v as number;
+  return Number.isFinite(n) ? n : String(n);
+}
+
+function scalarToJson(type: string): ToJson {
+  switch (type) {
+    case 'double':
+      return doubleToJson;
+    case 'float':
+      return float32ToJson;
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+      return int64ToJson(false);
+    case 'uint64':
+    case 'fixed64':
+      return int64ToJson(true);
+    case 'bytes':
+      return (v) => base64Of(v as Uint8Array);
+    default:
+      return (v) => v;
+  }
+}
+
+function enumToJson(e: protobuf.Enum): ToJson {
+  const info = enumInfo(e);
+  if (info.name === 'google.protobuf.NullValue') return () => null;
+  return (v) => info.byNumber.get(v as number) ?? fail(`unknown ${info.name} number ${String(v)}`);
+}
+
+function isDefaultDecoded(v: unknown): boolean {
+  if (v === 0 || v === '' || v === false || v == null) return true;
+  // Absent bytes read through to the prototype default, which protobufjs makes an empty plain array.
+  if (v instanceof Uint8Array || Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') {
+    const long = v as LongLike;
+    return long.low === 0 && long.high === 0;
+  }
+  return false;
+}
+
+function decPlan(type: protobuf.Type): DecField[] {
+  let plan = decPlans.get(type);
+  if (plan) return plan;
+  plan = type.fieldsArray.map((field): DecField => {
+    field.resolve();
+    const resolved = field.resolvedType;
+    const isMessage = resolved instanceof protobuf.Type;
+    let toJson: ToJson;
+    if (resolved instanceof protobuf.Enum) toJson = enumToJson(resolved);
+    else if (resolved instanceof protobuf.Type) toJson = messageToJsonConv(resolved);
+    else toJson = scalarToJson(field.type);
+    return {
+      name: field.name,
+      jsonName: jsonNameOf(field),
+      kind: field.map
+        ? Kind.Map
+        : field.repeated
+          ? Kind.Repeated
+          : isMessage || field.hasPresence
+            ? Kind.Presence
+            : Kind.Implicit,
+      toJson,
+      mapKey: field.map ? mapKeyToJson(keyTypeOf(field)) : undefined,
+    };
+  });
+  decPlans.set(type, plan);
+  return plan;
+}
+
+function mapKeyToJson(keyType: string): (key: string) => string {
+  switch (keyType) {
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+    case 'uint64':
+    case 'fixed64': {
+      const unsigned = keyType === 'uint64' || keyType === 'fixed64';
+      // protobufjs stores decoded 64-bit keys as 8-character "long hashes" (util.longToHash); an absent key stays 0.
+      return (k) => {
+        if (k.length !== 8) return k;
+        const bits = protobuf.util.LongBits.fromHash(k);
+        return bigOf({ low: bits.lo, high: bits.hi }, unsigned).toString();
+      };
+    }
+    default:
+      return (k) => k;
+  }
+}
+
+function messageToJsonConv(type: protobuf.Type): ToJson {
+  if (hasSpecialJson(type)) {
+    let wkt: ToJson | undefined;
+    return (v) => (wkt ??= wktDecoder(type))(v);
+  }
+  let plan: DecField[] | undefined;
+  return (v) => messageToJson((plan ??= decPlan(type)), v as Record<string, unknown>);
+}
+
+function messageToJson(plan: DecField[], msg: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of plan) {
+    const v = msg[field.name];
+    try {
+      switch (field.kind) {
+        case Kind.Implicit:
+          if (!isDefaultDecoded(v)) out[field.jsonName] = field.toJson(v);
+          break;
+        case Kind.Presence:
+          if (v != null && hasOwn(msg, field.name)) out[field.jsonName] = field.toJson(v);
+          break;
+        case Kind.Repeated: {
+          const list = v as unknown[] | undefined;
+          if (list && list.length) out[field.jsonName] = repeatedToJson(field, list);
+          break;
+        }
+        case Kind.Map: {
+          const map = v as Record<string, unknown> | undefined;
+          const keys = map ? Object.keys(map) : [];
+          if (keys.length) out[field.jsonName] = mapToJson(field, map!, keys);
+          break;
+        }
+      }
+    } catch (error) {
+      throw withSegment(error, fieldSeg(field.jsonName));
+    }
+  }
+  return out;
+}
+
+function repeatedToJson(field: DecField, list: unknown[]): unknown[] {
+  const out = new Array<unknown>(list.length);
+  let i = 0;
+  try {
+    for (; i < list.length; i++) out[i] = field.toJson(list[i]);
+  } catch (error) {
+    throw withSegment(error, indexSeg(i));
+  }
+  return out;
+}
+
+function mapToJson(field: DecField, map: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const jsonKey = field.mapKey!(key);
+    try {
+      setOwn(out, jsonKey, field.toJson(map[key]));
+    } catch (error) {
+      throw withSegment(error, keySeg(jsonKey));
+    }
+  }
+  return out;
+}
+
+function wktDecoder(type: protobuf.Type): ToJson {
+  let conv = wktDecoders.get(type);
+  if (conv) return conv;
+  const name = typeNameOf(type);
+  if (WRAPPER_TYPES.has(name)) {
+    const field = type.fieldsById[1];
+    const inner = scalarToJson(field.type);
+    const prop = field.name;
+    conv = (v) => inner((v as Record<string, unknown>)[prop]);
+  } else {
+    switch (name) {
+      case 'google.protobuf.Duration':
+      case 'google.protobuf.Timestamp': {
+        const seconds = fieldNamed(type, 1);
+        const nanos = fieldNamed(type, 2);
+        const format = name === 'google.protobuf.Duration' ? formatDuration : formatTimestamp;
+        conv = (v) => {
+          const msg = v as Record<string, unknown>;
+          return format(Number(bigOf(msg[seconds] ?? 0, false)), msg[nanos] as number);
+        };
+        break;
+      }
+      case 'google.protobuf.FieldMask': {
+        const paths = fieldNamed(type, 1);
+        conv = (v) =>
+          ((v as Record<string, string[]>)[paths] ?? [])
+            .map((path) => {
+              if (!/^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$/.test(path) || /_(?![a-z])/.test(path)) {
+                fail(`field mask path ${describe(path)} has no JSON form`);
+              }
+              return path.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+            })
+            .join(',');
+        break;
+      }
+      case 'google.protobuf.Struct': {
+        const fields = fieldNamed(type, 1);
+        const valueType = type.fieldsById[1].resolvedType as protobuf.Type;
+        conv = (v) => {
+          const map = ((v as Record<string, unknown>)[fields] ?? {}) as Record<string, unknown>;
+          const out: Record<string, unknown> = {};
+          const value = wktDecoder(valueType);
+          for (const key of Object.keys(map)) {
+            try {
+              setOwn(out, key, value(map[key]));
+            } catch (error) {
+              throw withSegment(error, keySeg(key));
+            }
+          }
+          return out;
+        };
+        break;
+      }
+      case 'google.protobuf.ListValue': {
+        const values = fieldNamed(type, 1);
+        const valueType = type.fieldsById[1].resolvedType as protobuf.Type;
+        conv = (v) => {
+          const list = ((v as Record<string, unknown>)[values] ?? []) as unknown[];
+          const value = wktDecoder(valueType);
+          return list.map((element, i) => {
+            try {
+              return value(element);
+            } catch (error) {
+              throw withSegment(error, indexSeg(i));
+            }
+          });
+        };
+        break;
+      }
+      case 'google.protobuf.Value': {
+        const [nullValue, numberValue, stringValue, boolValue, structValue, listValue] = [
+          1, 2, 3, 4, 5, 6,
+        ].map((id) => fieldNamed(type, id));
+        const structType = type.fieldsById[5].resolvedType as protobuf.Type;
+        const listType = type.fieldsById[6].resolvedType as protobuf.Type;
+        conv = (v) => {
+          const msg = v as Record<string, unknown>;
+          if (hasOwn(msg, nullValue)) return null;
+          if (hasOwn(msg, numberValue)) {
+            const n = msg[numberValue] as number;
+            return Number.isFinite(n) ? n : fail(`google.protobuf.Value number ${n} has no JSON form`);
+          }
+          if (hasOwn(msg, stringValue)) return msg[stringValue];
+          if (hasOwn(msg, boolValue)) return msg[boolValue];
+          if (hasOwn(msg, structValue) && msg[structValue] != null)
+            return wktDecoder(structType)(msg[structValue]);
+          if (hasOwn(msg, listValue) && msg[listValue] != null) return wktDecoder(listType)(msg[listValue]);
+          return fail('google.protobuf.Value has no kind set');
+        };
+        break;
+      }
+      case 'google.protobuf.Any': {
+        const typeUrlProp = fieldNamed(type, 1);
+        const valueProp = fieldNamed(type, 2);
+        conv = (v) => {
+          const msg = v as Record<string, unknown>;
+          const typeUrl = msg[typeUrlProp] as string;
+          if (!typeUrl) return fail('google.protobuf.Any has no type URL');
+          const inner = typeForUrl(typeUrl);
+          if (!inner) return fail(`unknown Any type ${describe(typeUrl)}`);
+          const payload = decodeType(inner, (msg[valueProp] as Uint8Array | undefined) ?? new Uint8Array(0));
+          if (hasSpecialJson(inner)) return { '@type': typeUrl, value: payload };
+          return { '@type': typeUrl, ...(payload as Record<string, unknown>) };
+        };
+        break;
+      }
+      default:
+        throw new Error(`proto-json: no JSON mapping for ${name}`);
+    }
+  }
+  wktDecoders.set(type, conv);
+  return conv;
+}
+
+function decodeType(type: protobuf.Type, bytes: Uint8Array): unknown {
+  scanMessage(type, protobuf.Reader.create(bytes), bytes.length);
+  let message: protobuf.Message;
+  try {
+    message = type.decode(bytes);
+  } catch (error) {
+    return fail(`cannot decode ${typeNameOf(type)}: ${(error as Error).message}`);
+  }
+  const msg = message as unknown as Record<string, unknown>;
+  return hasSpecialJson(type) ? wktDecoder(type)(msg) : messageToJson(decPlan(type), msg);
+}
+
+/**
+ * Decodes wire bytes strictly (unknown fields, unknown enum numbers, mis-typed wire values and an
+ * Any of an unknown type are errors) into canonical proto3 JSON.
+ */
+export function decodeToJson(messageName: string, bytes: Uint8Array): Record<string, unknown> {
+  const type = requireType(messageName);
+  try {
+    return decodeType(type, bytes) as Record<string, unknown>;
+  } catch (error) {
+    throw toProtoJsonError(messageName, error);
+  }
+}
