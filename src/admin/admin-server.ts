@@ -3,6 +3,8 @@ import type { AddressInfo } from 'net';
 import type { ControlPlane } from '../control-plane/control-plane';
 import { proxyToJson } from '../translator/gateway/proxy';
 import type { AdsServer } from '../xds/ads-server';
+import { redactSecrets } from '../xds/redact';
+import { messageNameOf } from '../xds/type-urls';
 import type { Metrics } from './metrics';
 
 export interface AdminServerOptions {
@@ -15,8 +17,8 @@ type Handler = (url: URL) => Promise<{ status: number; body: unknown; contentTyp
 
 /**
  * Admin HTTP: health, readiness, Prometheus metrics, the xDS config each proxy gets (`/snapshot`,
- * `?proxy=KEY` for one), the computed Proxies and every resource's status (`/resources`). Secrets'
- * contents never appear here: SDS secrets are listed by name and version only.
+ * `?proxy=KEY` for one), the computed Proxies and every resource's status (`/resources`). Secrets are
+ * redacted as in Envoy's own config dump.
  */
 export class AdminServer {
   private server: http.Server | undefined;
@@ -53,11 +55,10 @@ export class AdminServer {
       if (proxy && key !== proxy) continue;
       const types: Record<string, unknown[]> = {};
       for (const [typeUrl, resources] of snapshot) {
-        types[typeUrl] = [...resources.values()].map((resource) =>
-          typeUrl.endsWith('.Secret')
-            ? { name: resource.name, version: resource.version }
-            : { version: resource.version, resource: resource.json },
-        );
+        types[typeUrl] = [...resources.values()].map((resource) => ({
+          version: resource.version,
+          resource: redactSecrets(messageNameOf(typeUrl), resource.json),
+        }));
       }
       out[key] = types;
     }

@@ -1,6 +1,7 @@
 import { keyOf, keyString, type Resource, type ResourceKey } from './resource';
 import { snapshotOf, type ApiSnapshot } from './snapshot';
 import { parseResource } from './validate';
+import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { SourceLocation, StoreContents } from '../store/store';
 import { Reports } from '../translator/reports';
 
@@ -47,6 +48,7 @@ export interface AcceptedResource {
 export function loadSnapshot(
   contents: StoreContents,
   lastGood: ReadonlyMap<string, AcceptedResource> = new Map(),
+  discovered: DiscoveredMap = new Map(),
 ): LoadedSnapshot {
   const reports = new Reports();
   const fileProblems: FileProblem[] = [];
@@ -103,5 +105,5 @@ export function loadSnapshot(
     const problem = accepted.location.file ? brokenFiles.get(accepted.location.file) : undefined;
     if (problem && !seen.has(id)) reject(keyOf(accepted.resource), problem);
   }
-  return { snapshot: snapshotOf(serving.values()), reports, fileProblems, valid, locations, documents };
+  return { snapshot: snapshotOf(serving.values(), discovered), reports, fileProblems, valid, locations, documents };
 }

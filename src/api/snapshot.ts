@@ -1,4 +1,5 @@
 import type { Kind, Resource, ResourceKey } from './resource';
+import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { Gateway, RouteTable, Secret, Settings, Upstream, VirtualService } from './types';
 
 /** Every valid resource, by kind and `namespace/name`: the input of one translation. */
@@ -9,9 +10,11 @@ export interface ApiSnapshot {
   gateways: Map<string, Gateway>;
   secrets: Map<string, Secret>;
   settings: Map<string, Settings>;
+  /** Functions found by discovery, by upstream `namespace/name` (merged with hand-written ones by plugins). */
+  discovered: DiscoveredMap;
 }
 
-const FIELD_OF_KIND: Record<Kind, keyof ApiSnapshot> = {
+const FIELD_OF_KIND: Record<Kind, Exclude<keyof ApiSnapshot, 'discovered'>> = {
   Upstream: 'upstreams',
   VirtualService: 'virtualServices',
   RouteTable: 'routeTables',
@@ -32,17 +35,18 @@ export function emptySnapshot(): ApiSnapshot {
     gateways: new Map(),
     secrets: new Map(),
     settings: new Map(),
+    discovered: new Map(),
   };
 }
 
 /** Builds a snapshot whose maps iterate in namespace/name order, so translation output is stable. */
-export function snapshotOf(resources: Iterable<Resource>): ApiSnapshot {
+export function snapshotOf(resources: Iterable<Resource>, discovered: DiscoveredMap = new Map()): ApiSnapshot {
   const sorted = [...resources].sort((a, b) =>
     nameKey(a.metadata.namespace, a.metadata.name).localeCompare(
       nameKey(b.metadata.namespace, b.metadata.name),
     ),
   );
-  const snapshot = emptySnapshot();
+  const snapshot = { ...emptySnapshot(), discovered };
   for (const resource of sorted) {
     const map = snapshot[FIELD_OF_KIND[resource.kind]] as Map<string, Resource>;
     map.set(nameKey(resource.metadata.namespace, resource.metadata.name), resource);

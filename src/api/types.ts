@@ -26,9 +26,30 @@ export interface KubeUpstreamSpec {
   http2?: boolean;
 }
 
+export interface LambdaFunctionSpec {
+  logicalName?: string;
+  functionName: string;
+  qualifier?: string;
+}
+
+export type InvocationMode = 'SYNCHRONOUS' | 'ASYNCHRONOUS';
+
+export interface AwsUpstreamSpec {
+  region: string;
+  secretRef?: ResourceRef;
+  endpoint?: string;
+  lambdaFunctions?: LambdaFunctionSpec[];
+  invocationMode?: InvocationMode;
+  roleArn?: string;
+  externalId?: string;
+  accountId?: string;
+  caFile?: string;
+}
+
 export interface UpstreamSpec {
   static?: StaticUpstreamSpec;
   kube?: KubeUpstreamSpec;
+  aws?: AwsUpstreamSpec;
   connectTimeout?: string;
   [upstreamType: string]: unknown;
 }
@@ -113,6 +134,7 @@ export interface RouteOptionsSpec {
     delay?: { percentage?: number; fixedDelay: string };
   };
   hostRewrite?: string;
+  lambda?: { payloadPassthrough?: boolean; invocationMode?: InvocationMode };
 }
 
 export interface RouteSpec {
@@ -159,7 +181,7 @@ export interface GatewaySpec {
 export interface SettingsSpec {
   xdsAddress?: string;
   adminAddress?: string;
-  discovery?: { fdsMode?: 'whitelist' | 'blacklist' | 'disabled' };
+  discovery?: { fdsMode?: 'whitelist' | 'blacklist' | 'disabled'; pollIntervals?: { aws?: string } };
 }
 
 export type Upstream = Resource<UpstreamSpec>;

@@ -1,7 +1,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { DataValidationCxt } from 'ajv/dist/types';
 import { API_VERSION, DEFAULT_NAMESPACE, KINDS, type Kind, type Resource } from './resource';
-import { documentSchema } from './schema';
+import { documentSchema, FORMAT_PATTERNS } from './schema';
 import { re2Problem } from './re2';
 
 interface OneofGroup {
@@ -80,8 +80,10 @@ function describe(error: ErrorObject): string {
       return `${at}: missing required field "${String(error.params.missingProperty)}"`;
     case 'enum':
       return `${at}: must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
-    case 'pattern':
-      return `${at}: invalid value (expected a duration such as 3s or 250ms)`;
+    case 'pattern': {
+      const format = Object.values(FORMAT_PATTERNS).find((entry) => entry.pattern === error.params.pattern);
+      return `${at}: invalid value (expected ${format?.hint ?? `a value matching ${String(error.params.pattern)}`})`;
+    }
     case 'minLength':
       return `${at}: must not be empty`;
     case 'minItems':

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import { loadSnapshot, type LoadedSnapshot } from '../api/load';
 import { buildXdsSnapshots } from '../control-plane/xds-snapshots';
 import { statusOf } from '../reporter/statuses';
+import { FileDiscoveryState } from '../discovery/fds/discovery-state';
 import { FileStore } from '../store/file-store';
 import { translate, type Translation } from '../translator/translate';
 import { ResourceEncoder } from '../xds/encode';
@@ -32,11 +33,15 @@ export function openStore(configDir: string): FileStore {
   return new FileStore(configDir);
 }
 
-/** One translation of a config directory, exactly as `serve` would do it, without serving. */
+/**
+ * One translation of a config directory, exactly as `serve` would do it, without serving; with the
+ * functions discovery last recorded in DIR/.sluice/discovered.json.
+ */
 export async function translateDirectory(configDir: string): Promise<OfflineResult> {
   const store = openStore(configDir);
   try {
-    const loaded = loadSnapshot(await store.load());
+    const discovered = await new FileDiscoveryState(configDir).load();
+    const loaded = loadSnapshot(await store.load(), new Map(), discovered);
     const translation = translate(loaded.snapshot, loaded.reports);
     const snapshots = buildXdsSnapshots(
       translation.envoy,

@@ -1,6 +1,8 @@
 import { keyString, type Resource, type ResourceKey, type Status } from '../api/resource';
 import { loadSnapshot, type AcceptedResource, type FileProblem } from '../api/load';
 import type { Metrics } from '../admin/metrics';
+import type { ApiSnapshot } from '../api/snapshot';
+import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { Logger } from '../logger';
 import { sameStatus, statusOf } from '../reporter/statuses';
 import type { ResourceStore, StoreContents } from '../store/store';
@@ -48,6 +50,8 @@ export class ControlPlane {
   private stopWatch: (() => void) | undefined;
   private translatedOnce = false;
   private lastContents: StoreContents | undefined;
+  private discovered: DiscoveredMap = new Map();
+  private readonly snapshotListeners = new Set<(snapshot: ApiSnapshot) => void>();
 
   constructor(private readonly options: ControlPlaneOptions) {}
 
@@ -83,7 +87,7 @@ export class ControlPlane {
   private async apply(contents: StoreContents): Promise<void> {
     const { logger, metrics, cache } = this.options;
     const timer = metrics.translationSeconds.startTimer();
-    const loaded = loadSnapshot(contents, this.lastGood);
+    const loaded = loadSnapshot(contents, this.lastGood, this.discovered);
     const translation = translate(loaded.snapshot, loaded.reports);
     const snapshots = buildXdsSnapshots(translation.envoy, this.encoder, translation.reports, this.snapshots);
     const published = withShortNames(snapshots);
@@ -103,7 +107,20 @@ export class ControlPlane {
     for (const problem of loaded.fileProblems) logger.warn({ file: problem.file }, problem.message);
     logger.info({ proxies: translation.proxies.length, rejected: rejected.length }, 'translated');
     this.translatedOnce = true;
+    for (const listener of this.snapshotListeners) listener(loaded.snapshot);
     await this.report(translation.reports, loaded.valid);
+  }
+
+  /** Called with every API snapshot that was translated (function discovery follows it). */
+  onSnapshot(listener: (snapshot: ApiSnapshot) => void): () => void {
+    this.snapshotListeners.add(listener);
+    return () => this.snapshotListeners.delete(listener);
+  }
+
+  /** New discovery results: re-translate with them. */
+  setDiscovered(discovered: DiscoveredMap): Promise<void> {
+    this.discovered = discovered;
+    return this.resubmit();
   }
 
   /** A resource becomes the fallback for future bad edits once it translated without errors. */

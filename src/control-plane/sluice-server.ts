@@ -5,6 +5,8 @@ import type { ResourceStore } from '../store/store';
 import { AdsServer } from '../xds/ads-server';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { ControlPlane } from './control-plane';
+import { MemoryDiscoveryState, type DiscoveryStateStore } from '../discovery/fds/discovery-state';
+import { FdsService } from '../discovery/fds/fds-service';
 
 export const DEFAULT_XDS_ADDRESS = '127.0.0.1:9977';
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:9091';
@@ -15,6 +17,10 @@ export interface SluiceServerOptions {
   xdsAddress?: string;
   adminAddress?: string;
   metrics?: Metrics;
+  /** Where discovered functions are kept between restarts (default: memory). */
+  discoveryState?: DiscoveryStateStore;
+  /** Run function discovery (only the leader should). Default true. */
+  discovery?: boolean;
 }
 
 export interface RunningSluice {
@@ -24,6 +30,7 @@ export interface RunningSluice {
   metrics: Metrics;
   xdsPort: number;
   adminPort: number;
+  fds: FdsService;
   stop(): Promise<void>;
 }
 
@@ -43,6 +50,15 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
     }),
   );
   ads.onAck((event) => controlPlane.recordAck(event.proxyKey, event.typeUrl));
+  const fds = new FdsService({
+    state: options.discoveryState ?? new MemoryDiscoveryState(),
+    logger,
+    onChange: (discovered) => void controlPlane.setDiscovered(discovered),
+  });
+  if (options.discovery !== false) {
+    await controlPlane.setDiscovered(await fds.restore());
+    controlPlane.onSnapshot((snapshot) => fds.update(snapshot));
+  }
   await controlPlane.start();
   const xdsPort = await ads.start(options.xdsAddress ?? DEFAULT_XDS_ADDRESS);
   const admin = new AdminServer({ controlPlane, ads, metrics });
@@ -51,6 +67,7 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
     adminPort = await admin.start(options.adminAddress ?? DEFAULT_ADMIN_ADDRESS);
   } catch (error) {
     await ads.stop();
+    fds.stop();
     controlPlane.stop();
     throw error;
   }
@@ -62,7 +79,9 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
     metrics,
     xdsPort,
     adminPort,
+    fds,
     async stop() {
+      fds.stop();
       controlPlane.stop();
       await Promise.all([ads.stop(), admin.stop()]);
       await controlPlane.idle();

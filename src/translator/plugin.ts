@@ -11,6 +11,17 @@ export interface TranslationContext {
   reports: Reports;
 }
 
+export interface FunctionDescription {
+  /** What routes name: e.g. `hello-world:1`. */
+  name: string;
+  /** What it resolves to: an ARN, a method and path, ... */
+  target: string;
+  /** A version, alias, ... */
+  qualifier?: string;
+  /** Written by hand in the Upstream, or found by discovery. */
+  source: 'spec' | 'discovered';
+}
+
 export interface UpstreamClusters {
   clusters: Json[];
   loadAssignments: Json[];
@@ -23,8 +34,10 @@ export interface DestinationContext extends TranslationContext {
   source: string;
   /** The resource that holds the route. */
   owner: ResourceKey;
-  /** Proxyless gRPC clients accept less than Envoy (see docs/proxyless-grpc.md). */
+  /** Proxyless gRPC clients accept less than Envoy. */
   proxyless: boolean;
+  /** The route's options (a plugin may read its own, e.g. `lambda`). */
+  options: RouteOptionsSpec;
 }
 
 /** Where a destination sends traffic, and what the route or weighted cluster must carry for it. */
@@ -58,6 +71,8 @@ export interface TranslatorPlugin {
   upstreamClusters?(upstream: Upstream, ctx: TranslationContext): UpstreamClusters;
   /** The functions an upstream of an owned type offers, or undefined when it offers none. */
   functionNames?(upstream: Upstream, ctx: TranslationContext): string[] | undefined;
+  /** The same functions described for people (`sluice get upstream NAME`). */
+  describeFunctions?(upstream: Upstream, ctx: TranslationContext): FunctionDescription[];
   /**
    * Resolves a destination on an upstream of an owned type. Returns an error message when the
    * destination cannot be served (unknown function, missing secret, ...).

@@ -144,9 +144,17 @@ const SPECIAL_JSON_TYPES = new Set([
   'google.protobuf.FieldMask',
 ]);
 
-/** Fully qualified name without protobufjs' leading dot. */
+const typeNames = new WeakMap<protobuf.ReflectionObject, string>();
+
+/** Fully qualified name without protobufjs' leading dot (cached: protobufjs rebuilds `fullName` from the parent chain on every read). */
 export function typeNameOf(type: protobuf.ReflectionObject): string {
-  return type.fullName.startsWith('.') ? type.fullName.slice(1) : type.fullName;
+  let name = typeNames.get(type);
+  if (name === undefined) {
+    const full = type.fullName;
+    name = full.startsWith('.') ? full.slice(1) : full;
+    typeNames.set(type, name);
+  }
+  return name;
 }
 
 export function isWrapperType(type: protobuf.Type): boolean {
@@ -171,14 +179,21 @@ export function typeForUrl(typeUrl: string): protobuf.Type | undefined {
   return found;
 }
 
+/** Message types by the name they were asked for; only hits (registerEnvoyProtoFiles may load a missing type later). */
+const messageTypes = new Map<string, protobuf.Type>();
+
 export function lookupMessageType(messageName: string): protobuf.Type | undefined {
+  const cached = messageTypes.get(messageName);
+  if (cached !== undefined) return cached;
   let found: protobuf.ReflectionObject | null;
   try {
     found = envoyRoot().lookup(messageName.startsWith('.') ? messageName : `.${messageName}`);
   } catch {
     return undefined;
   }
-  return found instanceof protobuf.Type ? found : undefined;
+  if (!(found instanceof protobuf.Type)) return undefined;
+  messageTypes.set(messageName, found);
+  return found;
 }
 
 function requireType(messageName: string): protobuf.Type {
@@ -492,25 +507,59 @@ const enum Kind {
   Map,
 }
 
-interface EncField {
-  readonly name: string;
-  readonly jsonName: string;
-  readonly kind: Kind;
-  readonly conv: Conv;
-  /** JSON null is a value (google.protobuf.Value / NullValue), not "unset". */
-  readonly nullIsValue: boolean;
-  readonly oneof: number;
-  readonly mapKey?: (key: string) => string;
+/** How one field's JSON value becomes protobufjs' value, chosen once per field. */
+const enum Enc {
+  /** Implicit-presence scalar or enum through `conv`; the default is omitted. */
+  Implicit,
+  /** Implicit-presence string: no conversion. */
+  ImplicitString,
+  /** Scalar, enum or well-known type with presence, through `conv`. */
+  Presence,
+  /** A message with an ordinary JSON form: walked directly with its plan. */
+  Message,
+  /** Repeated scalars, enums or well-known types, through `conv`. */
+  Repeated,
+  /** Repeated ordinary messages. */
+  RepeatedMessage,
+  Map,
+}
+
+/** One field of a plan. Mutable only to attach the nested message plan the first time it is needed (recursive types). */
+class EncField {
+  plan: EncPlan | undefined = undefined;
+  constructor(
+    /** protobufjs' property name. */
+    readonly name: string,
+    readonly jsonName: string,
+    readonly enc: Enc,
+    /** Element converter (unused for Message / RepeatedMessage, and for maps of messages). */
+    readonly conv: Conv,
+    /** Ordinary message type of the field's values (Message, RepeatedMessage, maps of messages). */
+    readonly messageType: protobuf.Type | undefined,
+    /** JSON null is a value (google.protobuf.Value / NullValue), not "unset". */
+    readonly nullIsValue: boolean,
+    readonly oneof: number,
+    readonly mapKey: ((key: string) => string) | undefined,
+  ) {}
 }
 
 interface EncPlan {
   readonly typeName: string;
-  readonly fields: Map<string, EncField>;
+  /** By JSON name and by .proto name. */
+  readonly fields: ReadonlyMap<string, EncField>;
   readonly oneofNames: readonly string[];
 }
 
 const encPlans = new WeakMap<protobuf.Type, EncPlan>();
 const wktEncoders = new WeakMap<protobuf.Type, Conv>();
+
+const fieldPlan = (field: EncField): EncPlan => field.plan ?? (field.plan = encPlan(field.messageType!));
+
+function isNullValueType(resolved: protobuf.ReflectionObject | null): boolean {
+  if (resolved === null) return false;
+  const name = typeNameOf(resolved);
+  return name === 'google.protobuf.Value' || name === 'google.protobuf.NullValue';
+}
 
 function encPlan(type: protobuf.Type): EncPlan {
   let plan = encPlans.get(type);
@@ -520,48 +569,42 @@ function encPlan(type: protobuf.Type): EncPlan {
   for (const field of type.fieldsArray) {
     field.resolve();
     const resolved = field.resolvedType;
-    const isMessage = resolved instanceof protobuf.Type;
-    const enc: EncField = {
-      name: field.name,
-      jsonName: jsonNameOf(field),
-      kind: field.map
-        ? Kind.Map
-        : field.repeated
-          ? Kind.Repeated
-          : isMessage || field.hasPresence
-            ? Kind.Presence
-            : Kind.Implicit,
-      conv: elementConv(field),
-      nullIsValue:
-        resolved !== null &&
-        (typeNameOf(resolved) === 'google.protobuf.Value' ||
-          typeNameOf(resolved) === 'google.protobuf.NullValue'),
-      oneof: field.partOf ? oneofs.indexOf(field.partOf) : -1,
-      mapKey: field.map ? mapKeyConv(keyTypeOf(field)) : undefined,
-    };
-    fields.set(enc.jsonName, enc);
-    fields.set(protoNameOf(field), enc);
+    // An ordinary message (not a well-known type with its own JSON form) is walked with its own plan.
+    const messageType = resolved instanceof protobuf.Type && !hasSpecialJson(resolved) ? resolved : undefined;
+    let enc: Enc;
+    if (field.map) enc = Enc.Map;
+    else if (field.repeated) enc = messageType ? Enc.RepeatedMessage : Enc.Repeated;
+    else if (messageType) enc = Enc.Message;
+    else if (resolved instanceof protobuf.Type || field.hasPresence) enc = Enc.Presence;
+    else enc = field.type === 'string' && !resolved ? Enc.ImplicitString : Enc.Implicit;
+    const compiled = new EncField(
+      field.name,
+      jsonNameOf(field),
+      enc,
+      messageType ? unusedConv : elementConv(field),
+      messageType,
+      isNullValueType(resolved),
+      field.partOf ? oneofs.indexOf(field.partOf) : -1,
+      field.map ? mapKeyConv(keyTypeOf(field)) : undefined,
+    );
+    fields.set(compiled.jsonName, compiled);
+    fields.set(protoNameOf(field), compiled);
   }
   plan = { typeName: typeNameOf(type), fields, oneofNames: oneofs.map((o) => o.name) };
   encPlans.set(type, plan);
   return plan;
 }
 
+const unusedConv: Conv = () => {
+  throw new Error('proto-json: message fields are walked with their plan');
+};
+
+/** Converter for a scalar, an enum or a well-known type with a special JSON form. */
 function elementConv(field: protobuf.Field): Conv {
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Enum) return enumConv(resolved);
-  if (resolved instanceof protobuf.Type) return messageConv(resolved);
+  if (resolved instanceof protobuf.Type) return wktEncoder(resolved);
   return scalarConv(field.type);
-}
-
-/** Converter for one message value of `type` (lazy so recursive types compile). */
-function messageConv(type: protobuf.Type): Conv {
-  if (hasSpecialJson(type)) {
-    let wkt: Conv | undefined;
-    return (v) => (wkt ??= wktEncoder(type))(v);
-  }
-  let plan: EncPlan | undefined;
-  return (v) => encodeObject((plan ??= encPlan(type)), v, undefined);
 }
 
 export function keyTypeOf(field: protobuf.Field): string {
@@ -601,13 +644,14 @@ function mapKeyConv(keyType: string): (key: string) => string {
 
 function encodeObject(plan: EncPlan, json: unknown, skipKey: string | undefined): Record<string, unknown> {
   if (!isPlainObject(json)) return fail(`expected a JSON object for ${plan.typeName}, got ${describe(json)}`);
+  const fields = plan.fields;
   const out: Record<string, unknown> = {};
   let oneofSet: string[] | undefined;
   let key = '';
   try {
     for (key in json) {
       const value = json[key];
-      const field = plan.fields.get(key);
+      const field = fields.get(key);
       if (field === undefined) {
         if (key === skipKey) continue;
         fail(`unknown field "${key}" of ${plan.typeName}`);
@@ -625,22 +669,31 @@ function encodeObject(plan: EncPlan, json: unknown, skipKey: string | undefined)
         }
         oneofSet[field.oneof] = key;
       }
-      switch (field.kind) {
-        case Kind.Implicit: {
+      switch (field.enc) {
+        case Enc.ImplicitString:
+          if (typeof value !== 'string') fail(`expected a string, got ${describe(value)}`);
+          if (value !== '') out[field.name] = value;
+          break;
+        case Enc.Implicit: {
           const converted = field.conv(value);
           if (!isDefaultScalar(converted)) out[field.name] = converted;
           break;
         }
-        case Kind.Presence:
+        case Enc.Presence:
           out[field.name] = field.conv(value);
           break;
-        case Kind.Repeated: {
-          if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
-          if (value.length === 0) break;
-          out[field.name] = encodeArray(field, value);
+        case Enc.Message:
+          out[field.name] = encodeObject(fieldPlan(field), value, undefined);
           break;
-        }
-        case Kind.Map: {
+        case Enc.Repeated:
+          if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
+          if (value.length !== 0) out[field.name] = encodeArray(field, value);
+          break;
+        case Enc.RepeatedMessage:
+          if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
+          if (value.length !== 0) out[field.name] = encodeMessageArray(field, value);
+          break;
+        case Enc.Map: {
           if (!isPlainObject(value)) fail(`expected an object (map), got ${describe(value)}`);
           const map = encodeMap(field, value);
           if (map !== undefined) out[field.name] = map;
@@ -655,13 +708,30 @@ function encodeObject(plan: EncPlan, json: unknown, skipKey: string | undefined)
 }
 
 function encodeArray(field: EncField, value: unknown[]): unknown[] {
+  const conv = field.conv;
   const out = new Array<unknown>(value.length);
   let i = 0;
   try {
     for (; i < value.length; i++) {
       const element = value[i];
       if (element === null && !field.nullIsValue) fail('null is not allowed in a repeated field');
-      out[i] = field.conv(element);
+      out[i] = conv(element);
+    }
+  } catch (error) {
+    throw withSegment(error, indexSeg(i));
+  }
+  return out;
+}
+
+function encodeMessageArray(field: EncField, value: unknown[]): unknown[] {
+  const plan = fieldPlan(field);
+  const out = new Array<unknown>(value.length);
+  let i = 0;
+  try {
+    for (; i < value.length; i++) {
+      const element = value[i];
+      if (element === null) fail('null is not allowed in a repeated field');
+      out[i] = encodeObject(plan, element, undefined);
     }
   } catch (error) {
     throw withSegment(error, indexSeg(i));
@@ -670,6 +740,7 @@ function encodeArray(field: EncField, value: unknown[]): unknown[] {
 }
 
 function encodeMap(field: EncField, value: Record<string, unknown>): Record<string, unknown> | undefined {
+  const plan = field.messageType ? fieldPlan(field) : undefined;
   let out: Record<string, unknown> | undefined;
   let key = '';
   try {
@@ -677,7 +748,11 @@ function encodeMap(field: EncField, value: Record<string, unknown>): Record<stri
       const element = value[key];
       if (element === undefined) continue;
       if (element === null && !field.nullIsValue) fail('null is not allowed as a map value');
-      setOwn((out ??= {}), field.mapKey!(key), field.conv(element));
+      setOwn(
+        (out ??= {}),
+        field.mapKey!(key),
+        plan ? encodeObject(plan, element, undefined) : field.conv(element),
+      );
     }
   } catch (error) {
     throw withSegment(error, keySeg(key));
@@ -847,25 +922,44 @@ function anyEncoder(type: protobuf.Type): Conv {
  * ProtoJsonError naming the path of the first offending value.
  */
 export function encodeJson(messageName: string, json: unknown): Uint8Array {
-  const type = requireType(messageName);
+  return encodeType(requireType(messageName), json, messageName);
+}
+
+/** encodeJson for a protobufjs Type already in hand (`messageName` only names the type in errors). */
+export function encodeType(type: protobuf.Type, json: unknown, messageName?: string): Uint8Array {
   return type.encode(toEncodable(type, json, messageName)).finish();
+}
+
+const rootEncoders = new WeakMap<protobuf.Type, Conv>();
+
+/** The walk for a whole message of `type`. */
+function rootEncoder(type: protobuf.Type): Conv {
+  let conv = rootEncoders.get(type);
+  if (conv === undefined) {
+    if (hasSpecialJson(type)) conv = wktEncoder(type);
+    else {
+      const plan = encPlan(type);
+      conv = (json) => encodeObject(plan, json, undefined);
+    }
+    rootEncoders.set(type, conv);
+  }
+  return conv;
 }
 
 /**
  * The object `Type.encode` takes for this JSON (Any payloads inside are already encoded). Exposed so
- * callers can measure or reuse the walk separately from the protobufjs encode.
+ * callers can measure or reuse the walk separately from the protobufjs encode. `messageName` (default:
+ * the type's full name) only names the message in a ProtoJsonError.
  */
 export function toEncodable(
   type: protobuf.Type,
   json: unknown,
-  messageName = typeNameOf(type),
+  messageName?: string,
 ): Record<string, unknown> {
   try {
-    return (
-      hasSpecialJson(type) ? wktEncoder(type)(json) : encodeObject(encPlan(type), json, undefined)
-    ) as Record<string, unknown>;
+    return rootEncoder(type)(json) as Record<string, unknown>;
   } catch (error) {
-    throw toProtoJsonError(messageName, error);
+    throw toProtoJsonError(messageName ?? typeNameOf(type), error);
   }
 }
 

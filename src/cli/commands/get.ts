@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { keyString, type Kind, type Resource } from '../../api/resource';
 import type { GatewaySpec, UpstreamSpec, VirtualServiceSpec } from '../../api/types';
+import { nameKey } from '../../api/snapshot';
+import { pluginForUpstream } from '../../translator/envoy/destinations';
 import { proxyToJson, type Proxy } from '../../translator/gateway/proxy';
+import type { FunctionDescription } from '../../translator/plugin';
+import { PLUGINS } from '../../translator/plugins';
 import { UserError } from '../errors';
 import { translateDirectory, type OfflineResult } from '../offline';
 import { parseFormat, printData, printTable } from '../output';
@@ -47,6 +51,15 @@ function withStatus(result: OfflineResult, resource: Resource): Resource {
     : resource;
 }
 
+/** Adds the functions an upstream offers (hand-written and discovered) to what `get` shows. */
+function withFunctions(result: OfflineResult, resource: Resource): Resource {
+  const upstream = result.loaded.snapshot.upstreams.get(nameKey(resource.metadata.namespace, resource.metadata.name));
+  const plugin = upstream && pluginForUpstream(upstream, PLUGINS);
+  if (!upstream || !plugin?.describeFunctions) return resource;
+  const functions = plugin.describeFunctions(upstream, { snapshot: result.loaded.snapshot, reports: result.translation.reports });
+  return { ...resource, functions } as Resource;
+}
+
 function statusCell(resource: Resource): string {
   return resource.status?.state ?? 'Pending';
 }
@@ -58,6 +71,9 @@ function upstreamRow(resource: Resource): string[] {
   if (spec.static) details = spec.static.hosts.map((host) => `${host.address}:${host.port}`).join(', ');
   if (spec.kube)
     details = `${spec.kube.serviceName}.${spec.kube.serviceNamespace ?? resource.metadata.namespace}:${spec.kube.servicePort}`;
+  if (spec.aws) details = spec.aws.region;
+  const functions = (resource as Resource & { functions?: FunctionDescription[] }).functions;
+  if (functions) details += `${details ? ', ' : ''}${functions.length} function${functions.length === 1 ? '' : 's'}`;
   return [resource.metadata.name, type, statusCell(resource), details];
 }
 
@@ -161,9 +177,19 @@ export function registerGet(program: Command): void {
             `${kind} ${name} not found in ${options.configDir}${options.namespace ? ` (namespace ${options.namespace})` : ''}`,
           );
         }
+        const shown = kind === 'Upstream' ? resources.map((resource) => withFunctions(result, resource)) : resources;
         const table = TABLES[kind];
-        if (format === 'table' && table) printTable(table.headers, resources.map(table.row));
-        else printData(name ? resources[0] : resources, format === 'table' ? 'yaml' : format);
+        if (format === 'table' && table) {
+          printTable(table.headers, shown.map(table.row));
+          const functions = name ? (shown[0] as Resource & { functions?: FunctionDescription[] }).functions : undefined;
+          if (functions?.length) {
+            process.stdout.write('\n');
+            printTable(
+              ['FUNCTION', 'QUALIFIER', 'SOURCE', 'TARGET'],
+              functions.map((fn) => [fn.name, fn.qualifier ?? '', fn.source, fn.target]),
+            );
+          }
+        } else printData(name ? shown[0] : shown, format === 'table' ? 'yaml' : format);
       },
     );
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { startSluice } from '../../control-plane/sluice-server';
+import { FileDiscoveryState } from '../../discovery/fds/discovery-state';
 import { logger } from '../../logger';
 import { UserError } from '../errors';
 import { openStore } from '../offline';
@@ -33,6 +34,7 @@ export function registerServe(program: Command): void {
           logger,
           xdsAddress: options.xdsAddress,
           adminAddress: options.adminAddress,
+          discoveryState: new FileDiscoveryState(options.configDir),
         });
         process.stderr.write(
           `sluice: serving ${options.configDir}: xDS on port ${running.xdsPort}, admin on port ${running.adminPort}\n`,

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { decodeToJson } from '../../xds/proto-json';
+import { redactSecrets } from '../../xds/redact';
 import { messageNameOf, PUSH_ORDER } from '../../xds/type-urls';
 import type { XdsSnapshot } from '../../xds/resources';
 import { UserError } from '../errors';
 import { translateDirectory } from '../offline';
 import { parseFormat, printData } from '../output';
-import { requireDiscovery } from './discover';
+import { discoverDirectory } from '../discovery';
 
 /** Every proxy's resources, or one proxy's; a resource shared by several proxies is listed once. */
 function collect(snapshots: Map<string, XdsSnapshot>, proxy: string | undefined): Record<string, unknown[]> {
@@ -22,8 +23,9 @@ function collect(snapshots: Map<string, XdsSnapshot>, proxy: string | undefined)
     const byName = new Map<string, unknown>();
     for (const [, snapshot] of chosen) {
       for (const resource of snapshot.get(typeUrl)?.values() ?? []) {
-        if (!byName.has(resource.name))
-          byName.set(resource.name, decodeToJson(messageNameOf(typeUrl), resource.bytes));
+        if (byName.has(resource.name)) continue;
+        const messageName = messageNameOf(typeUrl);
+        byName.set(resource.name, redactSecrets(messageName, decodeToJson(messageName, resource.bytes)));
       }
     }
     if (byName.size > 0)
@@ -42,7 +44,7 @@ export function registerTranslate(program: Command): void {
     .option('-o, --output <format>', 'json or yaml', 'json')
     .action(async (options: { configDir: string; discover?: boolean; proxy?: string; output: string }) => {
       const format = parseFormat(options.output, ['json', 'yaml']) as 'json' | 'yaml';
-      if (options.discover) requireDiscovery();
+      if (options.discover) await discoverDirectory(options.configDir);
       const result = await translateDirectory(options.configDir);
       printData({ xds: collect(result.snapshots, options.proxy), reports: result.reports }, format);
     });

@@ -1,6 +1,6 @@
 import { keyOf, resolveRef, type ResourceKey } from '../../api/resource';
 import { lookup } from '../../api/snapshot';
-import type { DestinationSpec, Upstream } from '../../api/types';
+import type { DestinationSpec, RouteOptionsSpec, Upstream } from '../../api/types';
 import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '../plugin';
 import { clusterName } from './clusters';
 
@@ -18,6 +18,7 @@ export interface DestinationRequest extends TranslationContext {
   owner: ResourceKey;
   source: string;
   proxyless: boolean;
+  options: RouteOptionsSpec;
   plugins: readonly TranslatorPlugin[];
 }
 

@@ -1,5 +1,5 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
-import { lookup } from '../../api/snapshot';
+import { lookup, nameKey } from '../../api/snapshot';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
 import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
@@ -54,6 +54,8 @@ function translateUpstreams(
     const key = keyOf(upstream);
     ctx.reports.track(key);
     if (ctx.reports.hasErrors(key)) continue;
+    const discoveryError = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))?.error;
+    if (discoveryError) ctx.reports.warn(key, `function discovery failed: ${discoveryError}; serving the last known functions`);
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
       ctx.reports.error(

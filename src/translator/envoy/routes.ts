@@ -87,7 +87,7 @@ function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record
 
 function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Json> {
   const action = route.routeAction ?? {};
-  const request = { ...ctx, owner: route.owner, source: route.source };
+  const request = { ...ctx, owner: route.owner, source: route.source, options: route.options ?? {} };
   if (action.single) {
     const target = resolveDestination({ ...request, destination: action.single });
     if (isError(target)) return target;

@@ -1,8 +1,12 @@
+import { registerEnvoyProtoFiles } from '../../xds/envoy-protos';
 import type { TranslatorPlugin } from '../plugin';
+import { awsLambdaPlugin } from './aws-lambda';
 import { corsPlugin } from './cors';
 import { faultsPlugin } from './faults';
 import { kubePlugin } from './kube';
 import { staticPlugin } from './static';
 
-/** Every plugin, in HTTP filter order. A new plugin is one folder plus one line here. */
-export const PLUGINS: readonly TranslatorPlugin[] = [staticPlugin, kubePlugin, faultsPlugin, corsPlugin];
+/** Every plugin, in HTTP filter order (faults and CORS act before a function is invoked). One line each. */
+export const PLUGINS: readonly TranslatorPlugin[] = [staticPlugin, kubePlugin, faultsPlugin, corsPlugin, awsLambdaPlugin];
+
+registerEnvoyProtoFiles(PLUGINS.flatMap((plugin) => plugin.protoFiles ?? []));

@@ -1,0 +1,41 @@
+import type { ApiSnapshot } from '../../api/snapshot';
+import type { Upstream } from '../../api/types';
+import type { Logger } from '../../logger';
+
+export interface DiscoveryContext {
+  snapshot: ApiSnapshot;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+/**
+ * One kind of function discovery. A discoverer is one folder under src/discovery/fds/ plus one line in
+ * ./registry.ts.
+ */
+export interface FunctionDiscoverer {
+  readonly name: string;
+  /** The Upstream spec key it discovers (`aws`, `static`, ...). */
+  readonly upstreamType: string;
+  /**
+   * Cloud upstreams exist to be discovered: discovered unless labelled disabled. Service upstreams
+   * (static, kube) follow `fdsMode`.
+   */
+  readonly cloud: boolean;
+  /** Default time between two runs for one upstream, when Settings say nothing. */
+  readonly defaultPollIntervalMs: number;
+  /** The upstream's functions now; throws with a message fit for the upstream's status on failure. */
+  discover(upstream: Upstream, ctx: DiscoveryContext): Promise<Array<Record<string, unknown>>>;
+}
+
+export const DISCOVERY_LABEL = 'discovery.sluice.dev/function-discovery';
+
+export type FdsMode = 'whitelist' | 'blacklist' | 'disabled';
+
+/** Whether `upstream` is to be discovered by `discoverer` under `fdsMode` (opt-in by label by default). */
+export function isDiscoveryEnabled(upstream: Upstream, discoverer: FunctionDiscoverer, fdsMode: FdsMode): boolean {
+  if (!upstream.spec || !(discoverer.upstreamType in upstream.spec)) return false;
+  const label = upstream.metadata.labels?.[DISCOVERY_LABEL];
+  if (label === 'disabled' || fdsMode === 'disabled') return false;
+  if (discoverer.cloud || label === 'enabled') return true;
+  return fdsMode === 'blacklist';
+}

@@ -1,0 +1,5 @@
+import { awsLambdaDiscoverer } from './aws-lambda';
+import type { FunctionDiscoverer } from './discoverer';
+
+/** Every function discoverer. A new one is one folder plus one line here. */
+export const DISCOVERERS: readonly FunctionDiscoverer[] = [awsLambdaDiscoverer];
