@@ -33,6 +33,26 @@ export interface LoadedSnapshot {
   documents: Map<string, Resource>;
 }
 
+/**
+ * Parsed resources by keyString and the resourceVersion they were parsed from: an unchanged document is
+ * not validated again, and keeps its identity (which incremental translation relies on).
+ */
+export type ParseCache = Map<string, { version: string; resource: Resource }>;
+
+function parseCached(
+  document: Resource,
+  id: string,
+  cache: ParseCache | undefined,
+): ReturnType<typeof parseResource> {
+  const version = document.metadata?.resourceVersion;
+  const cached = version ? cache?.get(id) : undefined;
+  if (cached && cached.version === version) return { resource: cached.resource, errors: [] };
+  const parsed = parseResource(document);
+  if (parsed.resource && version) cache?.set(id, { version, resource: parsed.resource });
+  else cache?.delete(id);
+  return parsed;
+}
+
 export interface AcceptedResource {
   resource: Resource;
   location: SourceLocation;
@@ -49,6 +69,7 @@ export function loadSnapshot(
   contents: StoreContents,
   lastGood: ReadonlyMap<string, AcceptedResource> = new Map(),
   discovered: DiscoveredMap = new Map(),
+  parseCache?: ParseCache,
 ): LoadedSnapshot {
   const reports = new Reports();
   const fileProblems: FileProblem[] = [];
@@ -91,7 +112,7 @@ export function loadSnapshot(
     }
     seen.set(id, location);
     documents.set(id, resource);
-    const parsed = parseResource(resource);
+    const parsed = parseCached(resource, id, parseCache);
     if (!parsed.resource) {
       for (const message of parsed.errors) reject(key, `${message}${at(location)}`);
       continue;
@@ -101,9 +122,17 @@ export function loadSnapshot(
     locations.set(id, location);
     serving.set(id, parsed.resource);
   }
+  if (parseCache) for (const id of parseCache.keys()) if (!seen.has(id)) parseCache.delete(id);
   for (const [id, accepted] of lastGood) {
     const problem = accepted.location.file ? brokenFiles.get(accepted.location.file) : undefined;
     if (problem && !seen.has(id)) reject(keyOf(accepted.resource), problem);
   }
-  return { snapshot: snapshotOf(serving.values(), discovered), reports, fileProblems, valid, locations, documents };
+  return {
+    snapshot: snapshotOf(serving.values(), discovered),
+    reports,
+    fileProblems,
+    valid,
+    locations,
+    documents,
+  };
 }

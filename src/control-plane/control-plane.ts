@@ -1,5 +1,5 @@
 import { keyString, type Resource, type ResourceKey, type Status } from '../api/resource';
-import { loadSnapshot, type AcceptedResource, type FileProblem } from '../api/load';
+import { loadSnapshot, type AcceptedResource, type FileProblem, type ParseCache } from '../api/load';
 import type { Metrics } from '../admin/metrics';
 import type { ApiSnapshot } from '../api/snapshot';
 import type { DiscoveredMap } from '../discovery/fds/discovered';
@@ -8,6 +8,8 @@ import { sameStatus, statusOf } from '../reporter/statuses';
 import type { ResourceStore, StoreContents } from '../store/store';
 import { ownerId } from '../translator/envoy/envoy-translator';
 import type { Proxy } from '../translator/gateway/proxy';
+import { TranslationMemo } from '../translator/memo';
+import { PLUGINS } from '../translator/plugins';
 import { translate } from '../translator/translate';
 import type { Reports } from '../translator/reports';
 import { ResourceEncoder } from '../xds/encode';
@@ -37,6 +39,8 @@ export interface NackReport {
  */
 export class ControlPlane {
   private readonly encoder = new ResourceEncoder();
+  private readonly memo = new TranslationMemo();
+  private readonly parseCache: ParseCache = new Map();
   private lastGood = new Map<string, AcceptedResource>();
   private snapshots = new Map<string, XdsSnapshot>();
   private owners = new Map<string, ResourceKey[]>();
@@ -87,8 +91,8 @@ export class ControlPlane {
   private async apply(contents: StoreContents): Promise<void> {
     const { logger, metrics, cache } = this.options;
     const timer = metrics.translationSeconds.startTimer();
-    const loaded = loadSnapshot(contents, this.lastGood, this.discovered);
-    const translation = translate(loaded.snapshot, loaded.reports);
+    const loaded = loadSnapshot(contents, this.lastGood, this.discovered, this.parseCache);
+    const translation = translate(loaded.snapshot, loaded.reports, PLUGINS, this.memo);
     const snapshots = buildXdsSnapshots(translation.envoy, this.encoder, translation.reports, this.snapshots);
     const published = withShortNames(snapshots);
     for (const key of cache.keys()) {

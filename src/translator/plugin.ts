@@ -1,6 +1,7 @@
 import type { ResourceKey } from '../api/resource';
 import type { ApiSnapshot } from '../api/snapshot';
 import type { DestinationSpec, RouteOptionsSpec, Upstream } from '../api/types';
+import type { TranslationMemo } from './memo';
 import type { Reports } from './reports';
 
 /** A message in proto3 JSON form (lowerCamel fields, `@type` on every Any). */
@@ -9,6 +10,8 @@ export type Json = Record<string, unknown>;
 export interface TranslationContext {
   snapshot: ApiSnapshot;
   reports: Reports;
+  /** Remembers results across translations (incremental translation); absent for one-off translations. */
+  memo?: TranslationMemo;
 }
 
 export interface FunctionDescription {

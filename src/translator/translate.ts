@@ -4,6 +4,7 @@ import { translateGateways } from './gateway/gateway-translator';
 import type { Proxy } from './gateway/proxy';
 import type { TranslatorPlugin } from './plugin';
 import { PLUGINS } from './plugins';
+import type { TranslationMemo } from './memo';
 import { Reports } from './reports';
 
 export interface Translation {
@@ -21,8 +22,10 @@ export function translate(
   snapshot: ApiSnapshot,
   reports = new Reports(),
   plugins: readonly TranslatorPlugin[] = PLUGINS,
+  memo?: TranslationMemo,
 ): Translation {
-  const ctx = { snapshot, reports };
+  memo?.begin(snapshot);
+  const ctx = { snapshot, reports, memo };
   const proxies = translateGateways(snapshot, reports);
   const envoy = translateEnvoy(proxies, ctx, plugins);
   return { proxies, envoy, reports };

@@ -2,7 +2,9 @@ import { keyOf, type ResourceKey } from '../../api/resource';
 import { lookup, nameKey } from '../../api/snapshot';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
+import { RecordingReports, replay } from '../memo';
 import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
+import type { Reports } from '../reports';
 import { pluginForUpstream } from './destinations';
 import { buildListener, routeConfigName, sdsSecretName } from './listeners';
 import { translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
@@ -55,7 +57,8 @@ function translateUpstreams(
     ctx.reports.track(key);
     if (ctx.reports.hasErrors(key)) continue;
     const discoveryError = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))?.error;
-    if (discoveryError) ctx.reports.warn(key, `function discovery failed: ${discoveryError}; serving the last known functions`);
+    if (discoveryError)
+      ctx.reports.warn(key, `function discovery failed: ${discoveryError}; serving the last known functions`);
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
       ctx.reports.error(
@@ -64,7 +67,11 @@ function translateUpstreams(
       );
       continue;
     }
-    const { clusters, loadAssignments } = plugin.upstreamClusters(upstream, ctx);
+    const upstreamClusters = plugin.upstreamClusters;
+    const compute = (reports: Reports) => upstreamClusters(upstream, { ...ctx, reports });
+    const { clusters, loadAssignments } = ctx.memo
+      ? ctx.memo.upstream(upstream, ctx.reports, compute)
+      : compute(ctx.reports);
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
@@ -137,6 +144,35 @@ function tlsVirtualHosts(
   return kept;
 }
 
+/** One virtual host, remembered per VirtualService object while nothing it depends on changes. */
+function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext): Json {
+  const memo = routeCtx.memo;
+  const owner = lookup(routeCtx.snapshot.virtualServices, vh.owner);
+  const variant = `${routeCtx.proxyless}|${vh.name}|${vh.domains.join(',')}`;
+  const cached = memo && owner ? memo.virtualHost(owner, variant) : undefined;
+  if (cached) {
+    replay(cached.recorded, routeCtx.reports);
+    for (const filter of cached.usedFilters) routeCtx.usedFilters.add(filter);
+    return cached.json;
+  }
+  const reports = new RecordingReports(routeCtx.reports);
+  const vhCtx: RouteBuildContext = { ...routeCtx, reports, usedFilters: new Set() };
+  const json: Json = {
+    name: vh.name,
+    domains: vh.domains,
+    routes: vh.routes.flatMap((route) => translateRoute(route, vhCtx)),
+    ...virtualHostOptions(vh.options, vh.owner, vhCtx),
+  };
+  for (const filter of vhCtx.usedFilters) routeCtx.usedFilters.add(filter);
+  if (memo && owner)
+    memo.rememberVirtualHost(owner, variant, {
+      json,
+      usedFilters: [...vhCtx.usedFilters],
+      recorded: reports.recorded,
+    });
+  return json;
+}
+
 function translateListener(
   listener: ProxyListener,
   ctx: TranslationContext,
@@ -157,12 +193,7 @@ function translateListener(
   const routeOwners: ResourceKey[] = [];
   const virtualHosts = virtualHostsIn.map((vh) => {
     routeOwners.push(vh.owner, ...vh.routes.map((route) => route.owner));
-    return {
-      name: vh.name,
-      domains: vh.domains,
-      routes: vh.routes.flatMap((route) => translateRoute(route, routeCtx)),
-      ...virtualHostOptions(vh.options, vh.owner, routeCtx),
-    };
+    return translateVirtualHost(vh, routeCtx);
   });
   const name = routeConfigName(listener);
   const routeConfig: Json = { name, virtualHosts };

@@ -7,6 +7,12 @@ import { kubePlugin } from './kube';
 import { staticPlugin } from './static';
 
 /** Every plugin, in HTTP filter order (faults and CORS act before a function is invoked). One line each. */
-export const PLUGINS: readonly TranslatorPlugin[] = [staticPlugin, kubePlugin, faultsPlugin, corsPlugin, awsLambdaPlugin];
+export const PLUGINS: readonly TranslatorPlugin[] = [
+  staticPlugin,
+  kubePlugin,
+  faultsPlugin,
+  corsPlugin,
+  awsLambdaPlugin,
+];
 
 registerEnvoyProtoFiles(PLUGINS.flatMap((plugin) => plugin.protoFiles ?? []));

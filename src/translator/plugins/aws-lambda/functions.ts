@@ -13,7 +13,10 @@ export function logicalNameOf(fn: LambdaFunctionSpec): string {
  * Hand-written functions first, then discovered ones: a discovered function never replaces a function a
  * user wrote under the same logical name.
  */
-export function lambdaFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<string, LambdaFunctionSpec & { source: 'spec' | 'discovered' }> {
+export function lambdaFunctions(
+  upstream: Upstream,
+  snapshot: ApiSnapshot,
+): Map<string, LambdaFunctionSpec & { source: 'spec' | 'discovered' }> {
   const functions = new Map<string, LambdaFunctionSpec & { source: 'spec' | 'discovered' }>();
   for (const fn of upstream.spec?.aws?.lambdaFunctions ?? []) {
     const name = logicalNameOf(fn);

@@ -2,7 +2,13 @@ import { awsCredentialsFromSecret, awsPartition, formatLambdaArn, parseLambdaArn
 import { keyOf } from '../../../api/resource';
 import type { AwsUpstreamSpec, Upstream } from '../../../api/types';
 import { clusterName, dnsCluster } from '../../envoy/clusters';
-import type { DestinationContext, DestinationTarget, Json, TranslatorPlugin, UpstreamClusters } from '../../plugin';
+import type {
+  DestinationContext,
+  DestinationTarget,
+  Json,
+  TranslatorPlugin,
+  UpstreamClusters,
+} from '../../plugin';
 import { accountIdOf, lambdaFunctions } from './functions';
 
 const FILTER_NAME = 'envoy.filters.http.aws_lambda';
@@ -52,7 +58,9 @@ function awsClusters(upstream: Upstream): UpstreamClusters {
 
 function listNames(names: string[]): string {
   const shown = names.slice(0, MAX_NAMES_IN_ERRORS).join(', ');
-  return names.length > MAX_NAMES_IN_ERRORS ? `${shown} and ${names.length - MAX_NAMES_IN_ERRORS} more` : shown || 'none';
+  return names.length > MAX_NAMES_IN_ERRORS
+    ? `${shown} and ${names.length - MAX_NAMES_IN_ERRORS} more`
+    : shown || 'none';
 }
 
 function lambdaDestination(ctx: DestinationContext): DestinationTarget | { error: string } {
@@ -61,17 +69,26 @@ function lambdaDestination(ctx: DestinationContext): DestinationTarget | { error
   const where = `upstream ${upstream.metadata.namespace}/${upstream.metadata.name}`;
   const functions = lambdaFunctions(upstream, ctx.snapshot);
   const wanted = ctx.destination.function;
-  if (!wanted) return { error: `${where} is an AWS Lambda upstream: set function to NAME, NAME:VERSION or NAME:ALIAS` };
+  if (!wanted)
+    return { error: `${where} is an AWS Lambda upstream: set function to NAME, NAME:VERSION or NAME:ALIAS` };
   const fn = functions.get(wanted);
-  if (!fn) return { error: `${where} has no Lambda function "${wanted}" (known: ${listNames([...functions.keys()])})` };
+  if (!fn)
+    return {
+      error: `${where} has no Lambda function "${wanted}" (known: ${listNames([...functions.keys()])})`,
+    };
   const parsed = parseLambdaArn(fn.functionName);
-  if (fn.functionName.startsWith('arn:') && !parsed) return { error: `${where}: function "${wanted}": ${fn.functionName} is not a Lambda function ARN` };
+  if (fn.functionName.startsWith('arn:') && !parsed)
+    return { error: `${where}: function "${wanted}": ${fn.functionName} is not a Lambda function ARN` };
   if (parsed && parsed.region !== spec.region) {
-    return { error: `${where}: function "${wanted}" is in region ${parsed.region}, but the upstream is in ${spec.region}` };
+    return {
+      error: `${where}: function "${wanted}" is in region ${parsed.region}, but the upstream is in ${spec.region}`,
+    };
   }
   const accountId = parsed?.accountId ?? accountIdOf(upstream, functions.values());
   if (!accountId) {
-    return { error: `${where}: cannot complete the ARN of "${wanted}": set spec.aws.accountId, or use a full ARN as functionName` };
+    return {
+      error: `${where}: cannot complete the ARN of "${wanted}": set spec.aws.accountId, or use a full ARN as functionName`,
+    };
   }
   const arn = formatLambdaArn({
     partition: parsed?.partition ?? awsPartition(spec.region),
@@ -91,7 +108,10 @@ function lambdaDestination(ctx: DestinationContext): DestinationTarget | { error
     if ('error' in found) return { error: `${where}: ${found.error}` };
     invokeConfig.credentials = found.credentials;
   }
-  return { cluster: clusterName(keyOf(upstream)), typedPerFilterConfig: { [FILTER_NAME]: { '@type': PER_ROUTE_TYPE, invokeConfig } } };
+  return {
+    cluster: clusterName(keyOf(upstream)),
+    typedPerFilterConfig: { [FILTER_NAME]: { '@type': PER_ROUTE_TYPE, invokeConfig } },
+  };
 }
 
 /**
