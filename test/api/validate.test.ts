@@ -49,7 +49,7 @@ kind: Upstream
 metadata: {name: u}
 spec: {}
 `),
-    ).toEqual(['spec: set exactly one of static, kube']);
+    ).toEqual(['spec: set exactly one of static, kube, aws']);
     expect(
       errorsOf(`
 apiVersion: sluice.dev/v1
