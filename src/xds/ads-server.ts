@@ -6,7 +6,13 @@ import type { Metrics } from '../admin/metrics';
 import type { Logger } from '../logger';
 import { envoyRoot } from './envoy-protos';
 import type { XdsResource, XdsSnapshot } from './resources';
-import { proxyKeyOf, type NodeLike, type SnapshotCache, type SnapshotChange } from './snapshot-cache';
+import {
+  proxyKeyOf,
+  type NodeLike,
+  type SnapshotCache,
+  type SnapshotChange,
+  type TypeChanges,
+} from './snapshot-cache';
 import { PUSH_ORDER, TYPE_URLS, type TypeUrl } from './type-urls';
 
 export type XdsMode = 'sotw' | 'delta';
@@ -45,6 +51,17 @@ export interface AdsServerOptions {
   controlPlaneId?: string;
   credentials?: grpc.ServerCredentials;
   serverOptions?: grpc.ServerOptions;
+  /**
+   * Bytes of responses written but not yet sent out that the server allows before it holds further
+   * streams back (default 64 MiB): bounds memory when many streams need large responses at once
+   * (e.g. every proxy reconnecting). Streams that stall stop counting (see `stalledWriteMs`).
+   */
+  writeBudgetBytes?: number;
+  /**
+   * A stream whose writes have been out this long (default 1000 ms) is stalled (its proxy does not
+   * read): its bytes stop counting against the write budget, so stuck proxies cannot hold up others.
+   */
+  stalledWriteMs?: number;
 }
 
 /** What the admin endpoint can show about one open stream. */
@@ -68,17 +85,21 @@ export interface AdsStreamInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Wire format. Requests are decoded with protobufjs; responses are written as a small envelope
-// (encoded per stream) followed by pre-encoded `resources` field entries that are built once per
-// resource version from `XdsResource.bytes` and shared by every stream. Protobuf concatenation is
-// a merge and repeated fields append, so `encode(envelope) ++ entry(r1) ++ entry(r2)` is exactly
-// the encoding of the response holding r1 and r2.
+// Wire format. Requests are decoded with protobufjs. A response is serialized once into a
+// `SharedMessage` (envelope + pre-encoded `resources` entries) and the same Buffer is written to
+// every stream that gets identical content: the nonce is part of the shared bytes, and a stream
+// only ever takes a message whose nonce is newer than the last one it was sent (see
+// `AdsServer.message`), so nonces stay unique per stream. Protobuf concatenation is a merge and
+// repeated fields append, so `encode(envelope) ++ entry(r1) ++ entry(r2)` is exactly the encoding
+// of the response holding r1 and r2.
 // ---------------------------------------------------------------------------------------------
 
-/** A response on its way out: `parts` are already-encoded fields appended after the envelope. */
-interface OutgoingResponse {
-  readonly envelope: Record<string, unknown>;
-  readonly parts: readonly Uint8Array[];
+/** One serialized response, possibly shared by many streams. */
+interface SharedMessage {
+  /** Position of the nonce in the server's nonce sequence (monotonic). */
+  readonly seq: number;
+  readonly nonce: string;
+  readonly bytes: Buffer;
 }
 
 interface StatusMessage {
@@ -149,17 +170,9 @@ function adsProtos(): AdsProtos {
   return protos;
 }
 
-function responseSerializer(type: protobuf.Type): (response: OutgoingResponse) => Buffer {
-  return (response) => {
-    const head = type.encode(response.envelope).finish();
-    if (response.parts.length === 0) return Buffer.from(head.buffer, head.byteOffset, head.length);
-    return Buffer.concat([head, ...response.parts]);
-  };
-}
-
-/** Keeps the bytes as they are: serializing the result gives `bytes` back. */
-function rawResponse(bytes: Buffer): OutgoingResponse {
-  return { envelope: {}, parts: [bytes] };
+/** Responses are serialized before they are written: grpc-js gets the shared bytes as they are. */
+function passThrough(bytes: Buffer): Buffer {
+  return bytes;
 }
 
 function serviceDefinition(): grpc.ServiceDefinition {
@@ -172,8 +185,8 @@ function serviceDefinition(): grpc.ServiceDefinition {
       responseStream: true,
       requestSerialize: encoder(p.discoveryRequest),
       requestDeserialize: (bytes: Buffer) => p.discoveryRequest.decode(bytes) as SotwRequestMessage,
-      responseSerialize: responseSerializer(p.discoveryResponse),
-      responseDeserialize: rawResponse,
+      responseSerialize: passThrough,
+      responseDeserialize: passThrough,
     },
     DeltaAggregatedResources: {
       path: `${p.servicePath}/DeltaAggregatedResources`,
@@ -181,10 +194,20 @@ function serviceDefinition(): grpc.ServiceDefinition {
       responseStream: true,
       requestSerialize: encoder(p.deltaRequest),
       requestDeserialize: (bytes: Buffer) => p.deltaRequest.decode(bytes) as DeltaRequestMessage,
-      responseSerialize: responseSerializer(p.deltaResponse),
-      responseDeserialize: rawResponse,
+      responseSerialize: passThrough,
+      responseDeserialize: passThrough,
     },
   };
+}
+
+function encodeMessage(
+  type: protobuf.Type,
+  envelope: Record<string, unknown>,
+  parts: readonly Uint8Array[],
+): Buffer {
+  const head = type.encode(envelope).finish();
+  if (parts.length === 0) return Buffer.from(head.buffer, head.byteOffset, head.length);
+  return Buffer.concat([head, ...parts]);
 }
 
 /** `resources` entry (DiscoveryResponse field 2, an Any) of one resource, built once per version. */
@@ -217,28 +240,80 @@ function deltaEntry(resource: XdsResource): Uint8Array {
   return entry;
 }
 
+/** Identifies a list of resource versions (the content of a partial or delta response). */
+function contentKey(resources: readonly XdsResource[]): string {
+  let key = '';
+  for (const resource of resources) key += `${resource.name}\u0000${resource.version}\n`;
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SotW versions. version_info identifies the complete state a stream should hold for a type (every
+// subscribed resource that exists, with its version), even when the response carries only the
+// resources that changed (RDS, EDS). It is an additive set hash: 128 bits in four 32-bit lanes,
+// the lane-wise sum (mod 2^32) of sha256(name, version) over the set. It does not depend on order,
+// is the same for the same set however it was reached, and is updated in O(1) when one resource
+// changes, so a one-resource change costs O(1) per stream however many names the stream holds.
+// ---------------------------------------------------------------------------------------------
+
+type Lanes = Uint32Array;
+
+const resourceHashes = new WeakMap<XdsResource, Lanes>();
+
+function resourceHash(resource: XdsResource): Lanes {
+  let lanes = resourceHashes.get(resource);
+  if (!lanes) {
+    const digest = createHash('sha256').update(`${resource.name}\u0000${resource.version}`).digest();
+    lanes = new Uint32Array([
+      digest.readUInt32BE(0),
+      digest.readUInt32BE(4),
+      digest.readUInt32BE(8),
+      digest.readUInt32BE(12),
+    ]);
+    resourceHashes.set(resource, lanes);
+  }
+  return lanes;
+}
+
+function addLanes(into: Lanes, lanes: Lanes): void {
+  for (let i = 0; i < 4; i++) into[i] = (into[i] + lanes[i]) >>> 0;
+}
+
+function subtractLanes(into: Lanes, lanes: Lanes): void {
+  for (let i = 0; i < 4; i++) into[i] = (into[i] - lanes[i]) >>> 0;
+}
+
+function lanesVersion(lanes: Lanes): string {
+  let out = '';
+  for (let i = 0; i < 4; i++) out += lanes[i].toString(16).padStart(8, '0');
+  return out;
+}
+
+/** version_info of a SotW response holding exactly `resources` (any order). */
+export function sotwVersionOf(resources: Iterable<XdsResource>): string {
+  const lanes = new Uint32Array(4);
+  for (const resource of resources) addLanes(lanes, resourceHash(resource));
+  return lanesVersion(lanes);
+}
+
 /**
- * The body of a SotW response for one subscription against one per-type map: shared by every
+ * The complete SotW response body for one subscription against one per-type map: shared by every
  * stream with the same subscription, computed once per (map, subscription).
  */
 interface SotwBody {
+  readonly id: number;
   readonly version: string;
+  readonly lanes: Lanes;
   readonly names: readonly string[];
   readonly bytes: Buffer;
 }
 
 const sotwBodies = new WeakMap<ReadonlyMap<string, XdsResource>, Map<string, SotwBody>>();
 const WILDCARD_SIGNATURE = '*';
+let bodyIds = 0;
 
 function byName(a: XdsResource, b: XdsResource): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-/** version_info of a SotW response: a hash over the sorted (name, version) pairs it carries. */
-export function sotwVersionOf(resources: readonly XdsResource[]): string {
-  const hash = createHash('sha256');
-  for (const resource of resources) hash.update(`${resource.name}\u0000${resource.version}\n`);
-  return hash.digest('hex').slice(0, 32);
 }
 
 function sotwBody(
@@ -263,8 +338,12 @@ function sotwBody(
         if (resource) resources.push(resource);
       }
     }
+    const lanes = new Uint32Array(4);
+    for (const resource of resources) addLanes(lanes, resourceHash(resource));
     body = {
-      version: sotwVersionOf(resources),
+      id: ++bodyIds,
+      version: lanesVersion(lanes),
+      lanes,
       names: resources.map((r) => r.name),
       bytes: Buffer.concat(resources.map(sotwEntry)),
     };
@@ -273,9 +352,44 @@ function sotwBody(
   return body;
 }
 
+const unions = new WeakMap<
+  ReadonlyMap<string, XdsResource>,
+  WeakMap<ReadonlyMap<string, XdsResource>, ReadonlyMap<string, XdsResource>>
+>();
+
+/**
+ * `current` plus the resources of `held` that `current` no longer has: what a client keeps while
+ * the removal of clusters and endpoints waits for the listeners and routes that used them. Memoized
+ * per (held, current), so streams that were in the same state share it (and its bodies).
+ */
+function unionOf(
+  held: ReadonlyMap<string, XdsResource>,
+  current: ReadonlyMap<string, XdsResource>,
+): ReadonlyMap<string, XdsResource> {
+  let byCurrent = unions.get(held);
+  if (!byCurrent) {
+    byCurrent = new WeakMap();
+    unions.set(held, byCurrent);
+  }
+  let union = byCurrent.get(current);
+  if (!union) {
+    const merged = new Map(current);
+    for (const [name, resource] of held) if (!merged.has(name)) merged.set(name, resource);
+    union = merged;
+    byCurrent.set(current, union);
+  }
+  return union;
+}
+
 // ---------------------------------------------------------------------------------------------
-// Push plans: what one snapshot change means, computed once per change and proxy key, then
-// applied by every stream of that key.
+// Pushes. A snapshot change is queued on every stream of its proxy key (O(1) per stream); streams
+// fold the queued changes into per-type "dirty" names and flush them in batches, yielding to the
+// event loop between batches. A stream writes only when all its earlier writes have left (their
+// write callbacks ran): while it is backed up, changes keep folding into the dirty names and the
+// stream later sends only the newest state. One flush sends, in make-before-break order (CDS, EDS,
+// LDS, RDS, then deferred removals), everything that changed since the previous flush. Server-wide,
+// the bytes written and not yet out are bounded (`writeBudgetBytes`): past it, streams wait their
+// turn, except that streams stalled on a proxy that does not read stop counting.
 // ---------------------------------------------------------------------------------------------
 
 const EMPTY_TYPE: ReadonlyMap<string, XdsResource> = new Map();
@@ -284,18 +398,23 @@ const EMPTY_NAMES: ReadonlySet<string> = new Set();
 /** LDS and CDS: SotW responses carry the complete set, and an empty first request is a wildcard. */
 const COMPLETE_SET_TYPES: ReadonlySet<string> = new Set([TYPE_URLS.listener, TYPE_URLS.cluster]);
 
-interface PushStep {
-  readonly typeUrl: string;
-  /** The resources of the type to serve in this step. */
-  readonly typeMap: ReadonlyMap<string, XdsResource>;
-  /** The names this step is about; a stream is touched only if it covers one of them. */
-  readonly names: ReadonlySet<string>;
+/** Types whose removals wait until the listeners and routes that used them have been updated. */
+const DEFERRED_REMOVAL_TYPES: ReadonlySet<string> = new Set([TYPE_URLS.cluster, TYPE_URLS.endpoint]);
+
+/** A snapshot change as queued on streams. */
+interface QueuedChange {
+  readonly change: SnapshotChange;
+  /**
+   * The change touches other types than clusters and endpoints: clusters and endpoints it removes
+   * stay until the listeners and routes that stopped using them have been sent.
+   */
+  readonly deferRemovals: boolean;
 }
 
-interface PushPlan {
-  /** The key's first snapshot: every stream of the key brings every sub-stream up to date. */
-  readonly initial: boolean;
-  readonly steps: readonly PushStep[];
+function queuedChange(change: SnapshotChange): QueuedChange {
+  let deferRemovals = false;
+  for (const type of change.changes.keys()) if (!DEFERRED_REMOVAL_TYPES.has(type)) deferRemovals = true;
+  return { change, deferRemovals };
 }
 
 function typeOrder(types: Iterable<string>): string[] {
@@ -305,40 +424,23 @@ function typeOrder(types: Iterable<string>): string[] {
   return ordered;
 }
 
-/** Types whose removals wait until the listeners and routes that used them have been updated. */
-const DEFERRED_REMOVAL_TYPES: ReadonlySet<string> = new Set([TYPE_URLS.cluster, TYPE_URLS.endpoint]);
-
-/**
- * Steps in make-before-break order (CDS, EDS, LDS, RDS). When a change also touches listeners or
- * routes (or anything else), clusters and endpoints it removes stay in the first CDS/EDS steps and
- * are removed only in last steps, after the listeners and routes that stopped using them.
- */
-function pushPlan(change: SnapshotChange): PushPlan {
-  const previous = change.previous;
-  if (!previous) return { initial: true, steps: [] };
-  const steps: PushStep[] = [];
-  const final: PushStep[] = [];
-  const touchesOthers = [...change.changes.keys()].some((type) => !DEFERRED_REMOVAL_TYPES.has(type));
-  for (const type of typeOrder(change.changes.keys())) {
-    const changes = change.changes.get(type as TypeUrl);
-    if (!changes) continue;
-    const typeMap = change.snapshot.get(type as TypeUrl) ?? EMPTY_TYPE;
-    const updated = new Set([...changes.added, ...changes.changed]);
-    if (touchesOthers && DEFERRED_REMOVAL_TYPES.has(type) && changes.removed.size > 0) {
-      const oldMap = previous.get(type as TypeUrl) ?? EMPTY_TYPE;
-      const union = new Map(typeMap);
-      for (const name of changes.removed) {
-        const old = oldMap.get(name);
-        if (old) union.set(name, old);
-      }
-      if (updated.size > 0) steps.push({ typeUrl: type, typeMap: union, names: updated });
-      final.push({ typeUrl: type, typeMap, names: changes.removed });
-    } else {
-      for (const name of changes.removed) updated.add(name);
-      steps.push({ typeUrl: type, typeMap, names: updated });
+/** Adds to `into` the names of `changes` that `covers` accepts, iterating the smaller side. */
+function addCovered(
+  into: Set<string>,
+  changes: TypeChanges,
+  wildcard: boolean,
+  names: ReadonlySet<string>,
+): void {
+  const total = changes.added.size + changes.changed.size + changes.removed.size;
+  if (wildcard || total <= names.size) {
+    for (const set of [changes.added, changes.changed, changes.removed]) {
+      for (const name of set) if (wildcard || names.has(name)) into.add(name);
+    }
+  } else {
+    for (const name of names) {
+      if (changes.added.has(name) || changes.changed.has(name) || changes.removed.has(name)) into.add(name);
     }
   }
-  return { initial: false, steps: [...steps, ...final] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,8 +450,23 @@ function pushPlan(change: SnapshotChange): PushPlan {
 interface StreamHost {
   readonly cache: SnapshotCache;
   readonly log: Logger;
-  readonly controlPlane: { identifier: string };
-  nextNonce(): string;
+  readonly controlPlane: { readonly identifier: string };
+  /**
+   * The serialized response under `key`, shared with every other stream sending the same content,
+   * with a nonce newer than `afterSeq` (built by `encode` with a fresh nonce when needed).
+   */
+  message(key: string, afterSeq: number, encode: (nonce: string) => Buffer): SharedMessage;
+  /** Flush `stream` in a coming batch. */
+  schedule(stream: AdsStream): void;
+  /**
+   * Whether the server-wide budget of bytes in flight allows `stream` to write now; if not, the
+   * stream is flushed again once enough has left.
+   */
+  mayWrite(stream: AdsStream): boolean;
+  /** `bytes` just written by `stream` count against the budget until `released`. */
+  wrote(stream: AdsStream, bytes: number): void;
+  /** `bytes` of `stream` no longer count (written out, stream closed, or stream stalled). */
+  released(stream: AdsStream, bytes: number): void;
   register(stream: AdsStream): void;
   unregister(stream: AdsStream): void;
   countPush(typeUrl: string, mode: XdsMode): void;
@@ -362,13 +479,23 @@ function statusOf(detail: StatusMessage | null | undefined): { code: number; mes
   return { code: detail.code ?? 0, message: detail.message ?? '' };
 }
 
-type AnyCall = grpc.ServerDuplexStream<SotwRequestMessage | DeltaRequestMessage, OutgoingResponse>;
+type AnyCall = grpc.ServerDuplexStream<SotwRequestMessage | DeltaRequestMessage, Buffer>;
 
 abstract class AdsStream {
   proxyKey: string | undefined;
   nodeId = '';
   closed = false;
   readonly peer: string;
+  /** Snapshot changes not folded into the subscriptions yet. */
+  private queued: QueuedChange[] = [];
+  /** Writes whose callback has not run yet: while any is out, nothing more is written. */
+  private inflight = 0;
+  /** Bytes of those writes that count against the server's budget. */
+  countedBytes = 0;
+  /** When the oldest write still out was made (performance.now()). */
+  writingSince = 0;
+  /** Some folded change asked for clusters/endpoints removals to wait (cleared by a flush). */
+  protected deferRemovals = false;
 
   constructor(
     protected readonly host: StreamHost,
@@ -401,12 +528,13 @@ abstract class AdsStream {
       }
       this.handle(message);
     } catch (err) {
-      this.host.log.error(
-        { err, proxy: this.proxyKey, node: this.nodeId },
-        'ADS request handling failed; closing the stream',
-      );
-      this.close(grpc.status.INTERNAL, 'internal error');
+      this.fail(err, 'ADS request handling failed; closing the stream');
     }
+  }
+
+  private fail(err: unknown, what: string): void {
+    this.host.log.error({ err, proxy: this.proxyKey, node: this.nodeId }, what);
+    this.close(grpc.status.INTERNAL, 'internal error');
   }
 
   protected snapshot(): XdsSnapshot | undefined {
@@ -417,20 +545,71 @@ abstract class AdsStream {
     return this.snapshot()?.get(typeUrl as TypeUrl) ?? EMPTY_TYPE;
   }
 
-  protected send(typeUrl: string, envelope: Record<string, unknown>, parts: readonly Uint8Array[]): void {
+  protected write(typeUrl: string, message: SharedMessage): void {
     if (this.closed) return;
-    this.call.write({ envelope: { ...envelope, controlPlane: this.host.controlPlane }, parts });
+    if (this.inflight === 0) this.writingSince = performance.now();
+    this.inflight++;
+    const bytes = message.bytes.length;
+    this.countedBytes += bytes;
+    this.host.wrote(this, bytes);
+    this.call.write(message.bytes, () => {
+      this.inflight--;
+      // Callbacks run in order; a stalled stream's bytes may already have been released.
+      const release = Math.min(bytes, this.countedBytes);
+      this.countedBytes -= release;
+      if (release > 0) this.host.released(this, release);
+      // Drained: whatever arrived meanwhile goes out now, as one up-to-date flush.
+      if (this.inflight === 0 && !this.closed && this.hasWork()) this.host.schedule(this);
+    });
     this.host.countPush(typeUrl, this.mode);
   }
 
-  /** Applies a snapshot change of this stream's proxy key. */
-  push(plan: PushPlan): void {
+  /** Has writes out (their callbacks have not run yet). */
+  get writing(): boolean {
+    return this.inflight > 0;
+  }
+
+  /** Queues a snapshot change of this stream's proxy key (applied by the next flush). */
+  enqueue(change: QueuedChange): void {
     if (this.closed) return;
-    if (plan.initial) {
-      this.resync();
-      return;
+    this.queued.push(change);
+    this.host.schedule(this);
+  }
+
+  /**
+   * Folds queued changes into the subscriptions and, unless earlier writes are still on their way
+   * out, sends everything that is due. Called by the server's batches, on requests and on drain.
+   */
+  flush(): void {
+    if (this.closed) return;
+    try {
+      if (this.queued.length > 0) {
+        const queued = this.queued;
+        this.queued = [];
+        for (const { change, deferRemovals } of queued) {
+          if (!change.previous) {
+            // The key's first snapshot: every sub-stream is brought up to date.
+            this.resyncAll();
+          } else {
+            for (const [type, changes] of change.changes) this.changed(type, changes);
+            if (deferRemovals) this.deferRemovals = true;
+          }
+        }
+      }
+      if (this.inflight > 0) return;
+      // Before the proxy's first snapshot there is nothing true to say (an empty LDS/CDS answer would
+      // delete a reconnecting Envoy's config): wait for it.
+      if (!this.snapshot()) return;
+      if (!this.due() || !this.host.mayWrite(this)) return;
+      this.send();
+      this.deferRemovals = false;
+    } catch (err) {
+      this.fail(err, 'ADS push failed; closing the stream');
     }
-    for (const step of plan.steps) this.pushStep(step);
+  }
+
+  protected hasWork(): boolean {
+    return this.queued.length > 0 || this.due();
   }
 
   /** Ends the stream with a status (the client reconnects). */
@@ -444,12 +623,22 @@ abstract class AdsStream {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.queued = [];
+    const counted = this.countedBytes;
+    this.countedBytes = 0;
+    if (counted > 0) this.host.released(this, counted);
     this.host.unregister(this);
   }
 
   protected abstract handle(message: SotwRequestMessage | DeltaRequestMessage): void;
-  protected abstract resync(): void;
-  protected abstract pushStep(step: PushStep): void;
+  /** Marks every sub-stream for a complete update. */
+  protected abstract resyncAll(): void;
+  /** Marks what `changes` (of one type) touches. */
+  protected abstract changed(type: string, changes: TypeChanges): void;
+  /** Whether some sub-stream has something to send. */
+  protected abstract due(): boolean;
+  /** Sends what is due, in make-before-break order. */
+  protected abstract send(): void;
   abstract info(): AdsStreamInfo;
 }
 
@@ -461,13 +650,10 @@ function safePeer(call: AnyCall): string {
   }
 }
 
-function coversAny(names: ReadonlySet<string>, candidates: ReadonlySet<string>): boolean {
-  if (candidates.size <= names.size) {
-    for (const name of candidates) if (names.has(name)) return true;
-  } else {
-    for (const name of names) if (candidates.has(name)) return true;
-  }
-  return false;
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** One type URL of a SotW stream. */
@@ -475,27 +661,69 @@ class SotwSub {
   wildcard = false;
   everNamed = false;
   names: ReadonlySet<string> = EMPTY_NAMES;
-  sortedNames: readonly string[] = [];
-  signature = '[]';
+  /** `resource_names` of the last request, as sent: an identical list is recognized in O(n). */
+  private requested: readonly string[] | undefined;
+  private sorted: readonly string[] | undefined;
+  private signatureText: string | undefined;
   lastNonce: string | undefined;
+  /** Sequence number of the last nonce sent (nonces a stream receives only increase). */
+  lastSeq = 0;
   sentVersion: string | undefined;
   sentNames: readonly string[] = [];
   ackedVersion: string | undefined;
   lastNack: { nonce: string; message: string } | undefined;
 
+  /** The map the client's state was last brought to (undefined: never). */
+  basis: ReadonlyMap<string, XdsResource> | undefined;
+  /** RDS/EDS: set hash of the covered resources of `basis` (version_info of that state). */
+  lanes: Lanes = new Uint32Array(4);
+  /** The next response must be computed from the whole subscription (new or changed subscription). */
+  full = true;
+  /** Names that may differ between `basis` and the current snapshot. */
+  readonly dirty = new Set<string>();
+
   constructor(readonly typeUrl: string) {}
 
-  /** `resource_names` is the complete set each time. */
-  update(resourceNames: readonly string[]): void {
-    const named = resourceNames.filter((name) => name !== '*');
-    if (named.length > 0) this.everNamed = true;
-    this.wildcard =
-      resourceNames.includes('*') ||
-      (resourceNames.length === 0 && !this.everNamed && COMPLETE_SET_TYPES.has(this.typeUrl));
-    const sorted = [...new Set(named)].sort();
-    this.names = new Set(sorted);
-    this.sortedNames = sorted;
-    this.signature = JSON.stringify(sorted);
+  get completeSet(): boolean {
+    return COMPLETE_SET_TYPES.has(this.typeUrl);
+  }
+
+  get sortedNames(): readonly string[] {
+    if (!this.sorted) this.sorted = [...this.names].sort();
+    return this.sorted;
+  }
+
+  get signature(): string {
+    if (this.signatureText === undefined) this.signatureText = JSON.stringify(this.sortedNames);
+    return this.signatureText;
+  }
+
+  covers(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+
+  /** `resource_names` is the complete set each time. Returns whether the subscription changed. */
+  update(resourceNames: readonly string[]): boolean {
+    // Most requests are ACKs repeating the same list: recognize it without building anything.
+    if (this.requested !== undefined && sameList(this.requested, resourceNames)) return false;
+    this.requested = resourceNames;
+    let star = false;
+    const named = new Set<string>();
+    for (const name of resourceNames) {
+      if (name === '*') star = true;
+      else named.add(name);
+    }
+    if (named.size > 0) this.everNamed = true;
+    const wildcard =
+      star || (resourceNames.length === 0 && !this.everNamed && COMPLETE_SET_TYPES.has(this.typeUrl));
+    let same = wildcard === this.wildcard && named.size === this.names.size;
+    if (same) for (const name of named) if (!this.names.has(name)) same = false;
+    if (same) return false;
+    this.wildcard = wildcard;
+    this.names = named;
+    this.sorted = undefined;
+    this.signatureText = undefined;
+    return true;
   }
 }
 
@@ -526,8 +754,9 @@ class SotwStream extends AdsStream {
       if (error) this.nack(sub, nonce, message.versionInfo ?? '', error);
       else this.ack(sub, nonce, message.versionInfo ?? '');
     }
-    sub.update(message.resourceNames ?? []);
-    this.respond(sub, this.typeMap(typeUrl));
+    // An unchanged subscription needs no answer: changes of the snapshot are pushed anyway.
+    if (sub.update(message.resourceNames ?? [])) sub.full = true;
+    if (sub.full) this.flush();
   }
 
   private ack(sub: SotwSub, nonce: string, versionInfo: string): void {
@@ -565,37 +794,125 @@ class SotwStream extends AdsStream {
     });
   }
 
-  /** Sends the subscription's current state, unless it is exactly what was sent last. */
-  private respond(sub: SotwSub, typeMap: ReadonlyMap<string, XdsResource>): void {
-    // Before the proxy's first snapshot there is nothing true to say (an empty LDS/CDS answer would
-    // delete a reconnecting Envoy's config): wait for it.
-    if (!this.snapshot()) return;
-    const body = sotwBody(typeMap, sub.wildcard ? WILDCARD_SIGNATURE : sub.signature, sub.sortedNames);
+  protected resyncAll(): void {
+    for (const sub of this.subs.values()) sub.full = true;
+  }
+
+  protected changed(type: string, changes: TypeChanges): void {
+    const sub = this.subs.get(type);
+    if (sub) addCovered(sub.dirty, changes, sub.wildcard, sub.names);
+  }
+
+  protected due(): boolean {
+    for (const sub of this.subs.values()) if (sub.full || sub.dirty.size > 0) return true;
+    return false;
+  }
+
+  protected send(): void {
+    const finals: SotwSub[] = [];
+    for (const type of typeOrder(this.subs.keys())) {
+      const sub = this.subs.get(type);
+      if (!sub || (!sub.full && sub.dirty.size === 0)) continue;
+      const current = this.typeMap(type);
+      const basis = sub.basis;
+      if (this.deferRemovals && basis && DEFERRED_REMOVAL_TYPES.has(type)) {
+        // Clusters/endpoints the client holds that are gone: keep them until LDS and RDS are sent.
+        const held: string[] = [];
+        for (const name of sub.dirty) if (!current.has(name) && basis.has(name)) held.push(name);
+        if (held.length > 0) {
+          this.respond(sub, unionOf(basis, current));
+          for (const name of held) sub.dirty.add(name);
+          finals.push(sub);
+          continue;
+        }
+      }
+      this.respond(sub, current);
+    }
+    for (const sub of finals) this.respond(sub, this.typeMap(sub.typeUrl));
+  }
+
+  /** Brings the client to `target`: sends what differs from what it was sent, if anything does. */
+  private respond(sub: SotwSub, target: ReadonlyMap<string, XdsResource>): void {
+    if (sub.full || sub.completeSet || !sub.basis) this.respondComplete(sub, target);
+    else this.respondChanged(sub, sub.basis, target);
+  }
+
+  /** The whole subscribed set (always for LDS/CDS; RDS/EDS when the subscription is new or changed). */
+  private respondComplete(sub: SotwSub, target: ReadonlyMap<string, XdsResource>): void {
+    const body = sotwBody(target, sub.wildcard ? WILDCARD_SIGNATURE : sub.signature, sub.sortedNames);
+    sub.basis = target;
+    sub.full = false;
+    sub.dirty.clear();
+    if (!sub.completeSet) sub.lanes = Uint32Array.from(body.lanes);
     if (sub.sentVersion === undefined) {
       // RDS/EDS names that do not exist (yet): say nothing, send them when they appear.
-      if (body.names.length === 0 && !COMPLETE_SET_TYPES.has(sub.typeUrl)) return;
+      if (body.names.length === 0 && !sub.completeSet) return;
     } else if (body.version === sub.sentVersion) {
       return;
     }
-    const nonce = this.host.nextNonce();
-    sub.lastNonce = nonce;
-    sub.sentVersion = body.version;
-    sub.sentNames = body.names;
-    this.send(sub.typeUrl, { versionInfo: body.version, typeUrl: sub.typeUrl, nonce }, [body.bytes]);
+    this.emit(sub, body.version, `B${body.id}`, [body.bytes], body.names);
   }
 
-  protected resync(): void {
-    for (const typeUrl of typeOrder(this.subs.keys())) {
-      const sub = this.subs.get(typeUrl);
-      if (sub) this.respond(sub, this.typeMap(typeUrl));
+  /**
+   * RDS/EDS (and other types that may be sent as subsets): only the dirty names that differ from
+   * `basis`, with the version_info of the whole state, updated incrementally.
+   */
+  private respondChanged(
+    sub: SotwSub,
+    basis: ReadonlyMap<string, XdsResource>,
+    target: ReadonlyMap<string, XdsResource>,
+  ): void {
+    const resources: XdsResource[] = [];
+    for (const name of sub.dirty) {
+      if (!sub.covers(name)) continue;
+      const before = basis.get(name);
+      const after = target.get(name);
+      if (before === after || (before && after && before.version === after.version)) continue;
+      if (before) subtractLanes(sub.lanes, resourceHash(before));
+      if (after) {
+        addLanes(sub.lanes, resourceHash(after));
+        resources.push(after);
+      }
     }
+    sub.basis = target;
+    sub.dirty.clear();
+    const version = lanesVersion(sub.lanes);
+    if (version === sub.sentVersion) return;
+    // Nothing was ever sent and nothing exists yet: keep waiting.
+    if (sub.sentVersion === undefined && resources.length === 0) return;
+    resources.sort(byName);
+    this.emit(
+      sub,
+      version,
+      `P${contentKey(resources)}`,
+      resources.map(sotwEntry),
+      resources.map((r) => r.name),
+    );
   }
 
-  protected pushStep(step: PushStep): void {
-    const sub = this.subs.get(step.typeUrl);
-    if (!sub) return;
-    if (!sub.wildcard && !coversAny(sub.names, step.names)) return;
-    this.respond(sub, step.typeMap);
+  private emit(
+    sub: SotwSub,
+    version: string,
+    content: string,
+    parts: readonly Uint8Array[],
+    names: readonly string[],
+  ): void {
+    const typeUrl = sub.typeUrl;
+    const message = this.host.message(
+      `S\u0000${typeUrl}\u0000${version}\u0000${content}`,
+      sub.lastSeq,
+      (nonce) =>
+        encodeMessage(
+          adsProtos().discoveryResponse,
+          { versionInfo: version, typeUrl, nonce, controlPlane: this.host.controlPlane },
+          parts,
+        ),
+    );
+    sub.lastSeq = message.seq;
+    sub.lastNonce = message.nonce;
+    sub.sentVersion = version;
+    sub.sentNames = names;
+    this.write(typeUrl, message);
   }
 
   info(): AdsStreamInfo {
@@ -627,6 +944,14 @@ class DeltaSub {
   readonly known = new Map<string, string | null>();
   readonly outstanding = new Map<string, readonly string[]>();
   lastNack: { nonce: string; message: string } | undefined;
+  /** Sequence number of the last nonce sent (nonces a stream receives only increase). */
+  lastSeq = 0;
+  /** Names to reconcile with the snapshot at the next flush. */
+  dirty = new Set<string>();
+  /** Reconcile every name (first request, new wildcard, the key's first snapshot). */
+  everything = false;
+  /** Send a response even if empty (a first wildcard request waits for one). */
+  always = false;
 
   constructor(readonly typeUrl: string) {}
 
@@ -702,6 +1027,7 @@ class DeltaStream extends AdsStream {
       } else {
         sub.names.delete(name);
         candidates.delete(name);
+        sub.dirty.delete(name);
         // The client drops it; if it subscribes again it must get it again.
         if (!sub.wildcard) sub.known.delete(name);
       }
@@ -713,10 +1039,10 @@ class DeltaStream extends AdsStream {
       }
     }
 
-    if (!this.snapshot()) return;
-    const typeMap = this.typeMap(typeUrl);
-    const names = everything ? this.allNames(sub, typeMap) : candidates;
-    this.reconcile(sub, typeMap, names, first && sub.wildcard);
+    if (everything) sub.everything = true;
+    else for (const name of candidates) sub.dirty.add(name);
+    if (first && sub.wildcard) sub.always = true;
+    if (sub.everything || sub.dirty.size > 0 || sub.always) this.flush();
   }
 
   private allNames(sub: DeltaSub, typeMap: ReadonlyMap<string, XdsResource>): Set<string> {
@@ -760,19 +1086,64 @@ class DeltaStream extends AdsStream {
     });
   }
 
+  protected resyncAll(): void {
+    for (const sub of this.subs.values()) {
+      sub.everything = true;
+      if (sub.wildcard) sub.always = true;
+    }
+  }
+
+  protected changed(type: string, changes: TypeChanges): void {
+    const sub = this.subs.get(type);
+    if (sub && !sub.everything) addCovered(sub.dirty, changes, sub.wildcard, sub.names);
+  }
+
+  protected due(): boolean {
+    for (const sub of this.subs.values()) if (sub.everything || sub.always || sub.dirty.size > 0) return true;
+    return false;
+  }
+
+  protected send(): void {
+    const finals: DeltaSub[] = [];
+    for (const type of typeOrder(this.subs.keys())) {
+      const sub = this.subs.get(type);
+      if (!sub || (!sub.everything && !sub.always && sub.dirty.size === 0)) continue;
+      const typeMap = this.typeMap(type);
+      const names = sub.everything ? this.allNames(sub, typeMap) : sub.dirty;
+      const always = sub.always;
+      sub.dirty = new Set();
+      sub.everything = false;
+      sub.always = false;
+      const hold = this.deferRemovals && DEFERRED_REMOVAL_TYPES.has(type);
+      const held = this.reconcile(sub, typeMap, names, always, hold);
+      if (held.length > 0) {
+        for (const name of held) sub.dirty.add(name);
+        finals.push(sub);
+      }
+    }
+    for (const sub of finals) {
+      const names = sub.dirty;
+      sub.dirty = new Set();
+      this.reconcile(sub, this.typeMap(sub.typeUrl), names, false, false);
+    }
+  }
+
   /**
    * Sends, for the given names, whatever differs between the snapshot and what the client holds:
    * new or changed resources, and `removed_resources` for deleted names and subscribed names that
-   * do not exist. `always` sends even an empty response (a first wildcard request waits for one).
+   * do not exist. `always` sends even an empty response. With `hold`, resources the client holds
+   * that are gone are not removed yet: their names are returned, to be removed by a later call.
    */
   private reconcile(
     sub: DeltaSub,
     typeMap: ReadonlyMap<string, XdsResource>,
     names: Iterable<string>,
     always: boolean,
-  ): void {
+    hold: boolean,
+  ): string[] {
     const resources: XdsResource[] = [];
     const removed: string[] = [];
+    const held: string[] = [];
     for (const name of names) {
       const explicit = sub.names.has(name);
       if (!explicit && !sub.wildcard) {
@@ -780,47 +1151,41 @@ class DeltaStream extends AdsStream {
         continue;
       }
       const resource = typeMap.get(name);
-      const held = sub.known.get(name);
+      const version = sub.known.get(name);
       if (resource) {
-        if (held !== resource.version) {
+        if (version !== resource.version) {
           resources.push(resource);
           sub.known.set(name, resource.version);
         }
-      } else if (held === undefined ? explicit : held !== null) {
+      } else if (version === undefined ? explicit : version !== null) {
+        if (hold && typeof version === 'string') {
+          held.push(name);
+          continue;
+        }
         removed.push(name);
         if (explicit) sub.known.set(name, null);
         else sub.known.delete(name);
       }
     }
-    if (resources.length === 0 && removed.length === 0 && !always) return;
+    if (resources.length === 0 && removed.length === 0 && !always) return held;
     resources.sort(byName);
     removed.sort();
-    const nonce = this.host.nextNonce();
+    const typeUrl = sub.typeUrl;
+    const key = `D\u0000${typeUrl}\u0000${removed.join('\u0000')}\u0000${contentKey(resources)}`;
+    const message = this.host.message(key, sub.lastSeq, (nonce) =>
+      encodeMessage(
+        adsProtos().deltaResponse,
+        { typeUrl, removedResources: removed, nonce, controlPlane: this.host.controlPlane },
+        resources.map(deltaEntry),
+      ),
+    );
+    sub.lastSeq = message.seq;
     sub.remember(
-      nonce,
+      message.nonce,
       resources.map((r) => r.name),
     );
-    this.send(
-      sub.typeUrl,
-      { typeUrl: sub.typeUrl, removedResources: removed, nonce },
-      resources.map(deltaEntry),
-    );
-  }
-
-  protected resync(): void {
-    for (const typeUrl of typeOrder(this.subs.keys())) {
-      const sub = this.subs.get(typeUrl);
-      if (!sub) continue;
-      const typeMap = this.typeMap(typeUrl);
-      this.reconcile(sub, typeMap, this.allNames(sub, typeMap), sub.wildcard);
-    }
-  }
-
-  protected pushStep(step: PushStep): void {
-    const sub = this.subs.get(step.typeUrl);
-    if (!sub) return;
-    if (!sub.wildcard && !coversAny(sub.names, step.names)) return;
-    this.reconcile(sub, step.typeMap, step.names, false);
+    this.write(typeUrl, message);
+    return held;
   }
 
   info(): AdsStreamInfo {
@@ -848,11 +1213,22 @@ class DeltaStream extends AdsStream {
 // The server
 // ---------------------------------------------------------------------------------------------
 
+/** A push batch runs for at most this long before yielding to the event loop. */
+const BATCH_BUDGET_MS = 5;
+/** Default of `AdsServerOptions.writeBudgetBytes`. */
+const DEFAULT_WRITE_BUDGET_BYTES = 64 * 1024 * 1024;
+/** Default of `AdsServerOptions.stalledWriteMs`. */
+const DEFAULT_STALLED_WRITE_MS = 1000;
+/** Shared serialized responses kept (they are also dropped on every snapshot change). */
+const MAX_SHARED_MESSAGES = 1024;
+const MAX_SHARED_BYTES = 64 * 1024 * 1024;
+
 /**
  * Envoy's Aggregated Discovery Service (state of the world and delta) over the snapshots of a
  * SnapshotCache. Streams are keyed by the node `role` of their first request; a snapshot change is
  * pushed only to the streams of that proxy key whose subscriptions it touches, in CDS, EDS, LDS,
- * RDS order.
+ * RDS order, in batches that yield to the event loop; a stream whose earlier responses have not
+ * left yet gets only the newest state once they have.
  */
 export class AdsServer {
   private readonly cache: SnapshotCache;
@@ -868,6 +1244,20 @@ export class AdsServer {
   private server: grpc.Server | undefined;
   private unsubscribe: (() => void) | undefined;
   private nonces = 0;
+  /** Streams waiting for a flush, in order. */
+  private readonly flushQueue = new Set<AdsStream>();
+  private flushScheduled = false;
+  private readonly shared = new Map<string, SharedMessage>();
+  private sharedBytes = 0;
+  private readonly writeBudget: number;
+  private readonly stalledWriteMs: number;
+  /** Bytes written and not yet out, of streams that are not stalled. */
+  private bytesInFlight = 0;
+  /** Streams with bytes counted in `bytesInFlight`. */
+  private readonly writers = new Set<AdsStream>();
+  /** Streams held back by the budget, in order. */
+  private readonly waiting = new Set<AdsStream>();
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(options: AdsServerOptions) {
     this.cache = options.cache;
@@ -876,13 +1266,19 @@ export class AdsServer {
     this.graceMs = options.shutdownGraceMs ?? 1000;
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
     this.serverOptions = options.serverOptions ?? {};
+    this.writeBudget = options.writeBudgetBytes ?? DEFAULT_WRITE_BUDGET_BYTES;
+    this.stalledWriteMs = options.stalledWriteMs ?? DEFAULT_STALLED_WRITE_MS;
     this.events.setMaxListeners(0);
     const controlPlane = { identifier: options.controlPlaneId ?? 'sluice' };
     this.host = {
       cache: this.cache,
       log: this.log,
       controlPlane,
-      nextNonce: () => (++this.nonces).toString(36),
+      message: (key, afterSeq, encode) => this.message(key, afterSeq, encode),
+      schedule: (stream) => this.schedule(stream),
+      mayWrite: (stream) => this.mayWrite(stream),
+      wrote: (stream, bytes) => this.wrote(stream, bytes),
+      released: (stream, bytes) => this.released(stream, bytes),
       register: (stream) => this.register(stream),
       unregister: (stream) => this.unregister(stream),
       countPush: (typeUrl, mode) => this.metrics.pushes.inc({ type_url: typeUrl, mode }),
@@ -917,6 +1313,10 @@ export class AdsServer {
     this.unsubscribe = undefined;
     for (const stream of [...this.streams])
       stream.close(grpc.status.UNAVAILABLE, 'control plane shutting down');
+    this.flushQueue.clear();
+    this.waiting.clear();
+    this.clearStallTimer();
+    this.clearShared();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();
@@ -970,6 +1370,8 @@ export class AdsServer {
 
   private unregister(stream: AdsStream): void {
     this.streams.delete(stream);
+    this.flushQueue.delete(stream);
+    this.waiting.delete(stream);
     const key = stream.proxyKey;
     if (key === undefined) return;
     const set = this.streamsByKey.get(key);
@@ -983,21 +1385,117 @@ export class AdsServer {
     }
   }
 
+  /** O(streams of the key): the change is queued on each; the batches do the rest. */
   private onSnapshotChange(change: SnapshotChange): void {
+    // Shared responses are per state: the old ones will not be sent again.
+    this.clearShared();
     const streams = this.streamsByKey.get(change.key);
     if (!streams || streams.size === 0) return;
-    const plan = pushPlan(change);
-    for (const stream of [...streams]) {
-      try {
-        stream.push(plan);
-      } catch (err) {
-        this.log.error(
-          { err, proxy: change.key, node: stream.nodeId },
-          'ADS push failed; closing the stream',
-        );
-        stream.close(grpc.status.INTERNAL, 'internal error');
-      }
+    const queued = queuedChange(change);
+    for (const stream of streams) stream.enqueue(queued);
+  }
+
+  private schedule(stream: AdsStream): void {
+    if (stream.closed) return;
+    this.flushQueue.add(stream);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.runBatch());
     }
+  }
+
+  /** Flushes queued streams for up to BATCH_BUDGET_MS, then yields and continues. */
+  private runBatch(): void {
+    this.flushScheduled = false;
+    const started = performance.now();
+    for (const stream of this.flushQueue) {
+      this.flushQueue.delete(stream);
+      stream.flush();
+      if (performance.now() - started >= BATCH_BUDGET_MS) break;
+    }
+    if (this.flushQueue.size > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.runBatch());
+    }
+  }
+
+  /** Something may be written (at least one stream at a time, whatever the budget). */
+  private underBudget(fraction = 1): boolean {
+    return this.bytesInFlight === 0 || this.bytesInFlight < this.writeBudget * fraction;
+  }
+
+  private mayWrite(stream: AdsStream): boolean {
+    if (this.underBudget()) {
+      this.waiting.delete(stream);
+      return true;
+    }
+    this.waiting.add(stream);
+    this.armStallTimer();
+    return false;
+  }
+
+  private wrote(stream: AdsStream, bytes: number): void {
+    this.bytesInFlight += bytes;
+    this.writers.add(stream);
+  }
+
+  private released(stream: AdsStream, bytes: number): void {
+    this.bytesInFlight -= bytes;
+    if (stream.countedBytes === 0) this.writers.delete(stream);
+    // Some hysteresis, so that held-back streams are let go in groups rather than one by one.
+    if (this.waiting.size > 0 && this.underBudget(0.75)) this.releaseWaiting();
+  }
+
+  private releaseWaiting(): void {
+    for (const stream of this.waiting) this.schedule(stream);
+    this.waiting.clear();
+  }
+
+  /** While streams are held back, looks for stalled writers (every half `stalledWriteMs`). */
+  private armStallTimer(): void {
+    if (this.stallTimer) return;
+    this.stallTimer = setInterval(() => this.releaseStalled(), this.stalledWriteMs / 2);
+    this.stallTimer.unref();
+  }
+
+  private clearStallTimer(): void {
+    if (this.stallTimer) clearInterval(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  private releaseStalled(): void {
+    if (this.waiting.size === 0) {
+      this.clearStallTimer();
+      return;
+    }
+    const now = performance.now();
+    for (const stream of this.writers) {
+      if (stream.writing && now - stream.writingSince < this.stalledWriteMs) continue;
+      this.bytesInFlight -= stream.countedBytes;
+      stream.countedBytes = 0;
+      this.writers.delete(stream);
+    }
+    if (this.underBudget()) this.releaseWaiting();
+  }
+
+  private message(key: string, afterSeq: number, encode: (nonce: string) => Buffer): SharedMessage {
+    let message = this.shared.get(key);
+    if (!message || message.seq <= afterSeq) {
+      const seq = ++this.nonces;
+      const nonce = seq.toString(36);
+      message = { seq, nonce, bytes: encode(nonce) };
+      if (this.shared.size >= MAX_SHARED_MESSAGES || this.sharedBytes >= MAX_SHARED_BYTES) this.clearShared();
+      const old = this.shared.get(key);
+      if (old) this.sharedBytes -= old.bytes.length;
+      this.shared.set(key, message);
+      this.sharedBytes += message.bytes.length;
+    }
+    return message;
+  }
+
+  private clearShared(): void {
+    this.shared.clear();
+    this.sharedBytes = 0;
   }
 
   private onNackReceived(event: XdsNackEvent): void {

@@ -69,10 +69,14 @@ export function diffSnapshots(
     const removed = new Set<string>();
     for (const [name, resource] of after) {
       const old = before.get(name);
+      // Unchanged resources are usually the very same objects (the encoder reuses them).
+      if (old === resource) continue;
       if (!old) added.add(name);
       else if (old.version !== resource.version) changed.add(name);
     }
-    for (const name of before.keys()) if (!after.has(name)) removed.add(name);
+    // Same size and nothing added: nothing can have been removed.
+    if (added.size > 0 || before.size !== after.size)
+      for (const name of before.keys()) if (!after.has(name)) removed.add(name);
     if (added.size + changed.size + removed.size > 0) result.set(type, { added, changed, removed });
   }
   return result;

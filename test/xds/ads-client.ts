@@ -3,6 +3,7 @@
  * the resources in responses decoded by the Envoy protobufjs types. It sends exactly what a test
  * tells it to (nothing automatic), and queues every response so tests can assert on each one.
  */
+import * as http2 from 'http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ENVOY_PROTO_INCLUDE_DIRS, envoyType } from '../../src/xds/envoy-protos';
@@ -61,6 +62,7 @@ export interface DeltaRequest {
 type AdsClientConstructor = new (
   address: string,
   credentials: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
 ) => grpc.Client & {
   StreamAggregatedResources(): grpc.ClientDuplexStream<SotwRequest, SotwResponse>;
   DeltaAggregatedResources(): grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>;
@@ -163,9 +165,17 @@ abstract class RawAdsClient<Req, Res> {
   constructor(
     port: number,
     open: (client: InstanceType<AdsClientConstructor>) => grpc.ClientDuplexStream<Req, Res>,
+    options: AdsClientOptions = {},
   ) {
     const Client = adsClientConstructor();
-    this.client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    // By default every client shares one connection (grpc-js' global subchannel pool).
+    const channelOptions: grpc.ChannelOptions = options.ownConnection
+      ? { 'grpc.use_local_subchannel_pool': 1 }
+      : {};
+    this.client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+      ...channelOptions,
+    });
     this.stream = open(this.client);
     this.stream.on('data', (response: Res) => {
       this.received.push(response);
@@ -198,6 +208,18 @@ abstract class RawAdsClient<Req, Res> {
     }
   }
 
+  /**
+   * Stops reading responses (as a stuck proxy would): once grpc-js' and HTTP/2's buffers are full,
+   * flow control stops the server from sending more on this stream.
+   */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -206,9 +228,14 @@ abstract class RawAdsClient<Req, Res> {
   }
 }
 
+export interface AdsClientOptions {
+  /** A connection of its own instead of the one shared by every client of the process. */
+  ownConnection?: boolean;
+}
+
 export class SotwClient extends RawAdsClient<SotwRequest, SotwResponse> {
-  constructor(port: number) {
-    super(port, (client) => client.StreamAggregatedResources());
+  constructor(port: number, options?: AdsClientOptions) {
+    super(port, (client) => client.StreamAggregatedResources(), options);
   }
 
   /** Sends an ACK of `response` with the given (complete) resource names. */
@@ -223,12 +250,95 @@ export class SotwClient extends RawAdsClient<SotwRequest, SotwResponse> {
 }
 
 export class DeltaClient extends RawAdsClient<DeltaRequest, DeltaResponse> {
-  constructor(port: number) {
-    super(port, (client) => client.DeltaAggregatedResources());
+  constructor(port: number, options?: AdsClientOptions) {
+    super(port, (client) => client.DeltaAggregatedResources(), options);
   }
 
   ack(response: DeltaResponse): void {
     this.send({ typeUrl: response.typeUrl, responseNonce: response.nonce });
+  }
+}
+
+/**
+ * A SotW ADS client on a raw HTTP/2 connection of its own, for tests about flow control: while
+ * paused it reads nothing at all from the socket, so once the HTTP/2 windows (64 KiB) are full the
+ * server cannot send it anything more (a grpc-js client keeps reading until 16 messages are
+ * buffered). Responses are decoded with the Envoy protobufjs types into the shape of `SotwResponse`.
+ */
+export class RawHttp2SotwClient {
+  private readonly session: http2.ClientHttp2Session;
+  private readonly stream: http2.ClientHttp2Stream;
+  private pendingBytes = Buffer.alloc(0);
+  private readonly queue = new ResponseQueue<SotwResponse>();
+  /** Every response received, in order. */
+  readonly received: SotwResponse[] = [];
+
+  constructor(port: number) {
+    this.session = http2.connect(`http://127.0.0.1:${port}`);
+    this.session.on('error', () => undefined);
+    this.stream = this.session.request({
+      ':method': 'POST',
+      ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.on('error', (err: Error) => this.queue.end(err));
+    this.stream.on('end', () => this.queue.end(new Error('stream ended')));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.pendingBytes = Buffer.concat([this.pendingBytes, chunk]);
+    while (this.pendingBytes.length >= 5) {
+      const length = this.pendingBytes.readUInt32BE(1);
+      if (this.pendingBytes.length < 5 + length) break;
+      const body = this.pendingBytes.subarray(5, 5 + length);
+      this.pendingBytes = this.pendingBytes.subarray(5 + length);
+      const type = envoyType('envoy.service.discovery.v3.DiscoveryResponse');
+      const decoded = type.toObject(type.decode(body), { longs: String, defaults: true }) as Record<
+        string,
+        unknown
+      >;
+      const resources = (decoded.resources as Array<Record<string, unknown>>).map((any) => ({
+        type_url: String(any.type_url ?? any.typeUrl),
+        value: Buffer.from(any.value as Uint8Array),
+      }));
+      const response: SotwResponse = {
+        versionInfo: String(decoded.versionInfo),
+        typeUrl: String(decoded.typeUrl),
+        nonce: String(decoded.nonce),
+        resources,
+      };
+      this.received.push(response);
+      this.queue.push(response);
+    }
+  }
+
+  send(request: SotwRequest): void {
+    const type = envoyType('envoy.service.discovery.v3.DiscoveryRequest');
+    const body = type.encode(type.fromObject(request)).finish();
+    const frame = Buffer.alloc(5 + body.length);
+    frame.writeUInt32BE(body.length, 1);
+    frame.set(body, 5);
+    this.stream.write(frame);
+  }
+
+  next(timeoutMs = 3000): Promise<SotwResponse> {
+    return this.queue.next(timeoutMs);
+  }
+
+  /** Stops reading from the connection. */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  close(): void {
+    this.stream.close();
+    this.session.destroy();
   }
 }
 

@@ -14,7 +14,9 @@ import {
 import { TYPE_URLS, type TypeUrl } from '../../src/xds/type-urls';
 import {
   DeltaClient,
+  RawHttp2SotwClient,
   SotwClient,
+  type AdsClientOptions,
   deltaResources,
   nodeWithRole,
   sotwResources,
@@ -86,6 +88,30 @@ function route(name: string, clusterName: string): XdsResource {
   });
 }
 
+/** A route padded with an unknown field of `padBytes` bytes (clients skip it): a large resource. */
+function bigRoute(name: string, clusterName: string, padBytes: number): XdsResource {
+  const tag = Buffer.from([0xba, 0x3e]); // field 999, length-delimited
+  const length: number[] = [];
+  for (let n = padBytes; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return encoded(
+    TYPE_URLS.route,
+    name,
+    {
+      name,
+      virtualHosts: [
+        { name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: clusterName } }] },
+      ],
+    },
+    Buffer.concat([tag, Buffer.from(length), Buffer.alloc(padBytes, 0x78)]),
+  );
+}
+
 function snapshotOf(...resources: XdsResource[]): XdsSnapshot {
   const snapshot = new Map<TypeUrl, Map<string, XdsResource>>();
   for (const resource of resources) {
@@ -138,8 +164,8 @@ afterEach(async () => {
   await server.stop();
 });
 
-function sotwClient(): SotwClient {
-  const client = new SotwClient(port);
+function sotwClient(options?: AdsClientOptions): SotwClient {
+  const client = new SotwClient(port, options);
   clients.push(client);
   return client;
 }
@@ -294,9 +320,11 @@ describe('AdsServer state of the world', () => {
       ROLE_A,
       snapshotOf(r1, route('r2', 'c2'), route('r3', 'c3'), endpoints('c1'), endpoints('c2')),
     );
+    // RDS may be sent as a subset: only the resource that appeared, with the version of the whole set.
     const later = await client.next();
     expect(later.typeUrl).toBe(TYPE_URLS.route);
-    expect(names(later)).toEqual(['r1', 'r3']);
+    expect(names(later)).toEqual(['r3']);
+    expect(later.versionInfo).toBe(sotwVersionOf([r1, route('r3', 'c3')]));
     await client.expectNothing(150);
   });
 
@@ -448,7 +476,7 @@ describe('AdsServer state of the world', () => {
     });
   });
 
-  it('omits removed LDS/CDS resources and sends the remaining RDS set (clusters removed last)', async () => {
+  it('omits removed LDS/CDS resources; an RDS removal changes the version only (clusters removed last)', async () => {
     cache.setSnapshot(ROLE_A, snapshotOf(cluster('c1'), cluster('c2'), route('r1', 'c1'), route('r2', 'c2')));
     const client = sotwClient();
     client.send({ node: nodeWithRole('n1', ROLE_A), typeUrl: TYPE_URLS.cluster, resourceNames: [] });
@@ -463,7 +491,9 @@ describe('AdsServer state of the world', () => {
     expect(cds.typeUrl).toBe(TYPE_URLS.cluster);
     expect(names(cds)).toEqual(['c1']);
     expect(rds.typeUrl).toBe(TYPE_URLS.route);
-    expect(names(rds)).toEqual(['r1']);
+    // Absence from an RDS response does not delete: nothing to carry, the version says r2 is gone.
+    expect(names(rds)).toEqual([]);
+    expect(rds.versionInfo).toBe(sotwVersionOf([route('r1', 'c1')]));
 
     client.ack(cds, []);
     client.ack(rds, ['r1', 'r2']);
@@ -524,7 +554,10 @@ describe('AdsServer state of the world', () => {
       TYPE_URLS.cluster,
       TYPE_URLS.endpoint,
     ]);
-    expect(contents).toEqual([['c1', 'c2', 'c3'], ['c1', 'c2'], ['l1'], ['r1'], ['c1', 'c3'], ['c1']]);
+    // EDS carries only what changed; its removal step only moves the version (c2 no longer in it).
+    expect(contents).toEqual([['c1', 'c2', 'c3'], ['c1'], ['l1'], ['r1'], ['c1', 'c3'], []]);
+    expect(responses[1].versionInfo).toBe(sotwVersionOf([endpoints('c1', 9090), endpoints('c2')]));
+    expect(responses[5].versionInfo).toBe(sotwVersionOf([endpoints('c1', 9090)]));
     expect(sotwResources(responses[1]).get('c1')).toMatchObject({
       endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { portValue: 9090 } } } }] }],
     });
@@ -781,5 +814,265 @@ describe('AdsServer delta', () => {
     await client.expectNothing(200);
     cache.setSnapshot(ROLE_A, snapshotOf(cluster('c1'), endpoints('c1'), endpoints('unsubscribed')));
     await client.expectNothing(200);
+  });
+});
+
+describe('AdsServer pushes', () => {
+  const ROUTES = ['r0', 'r1', 'r2', 'r3', 'r4'];
+  const CLUSTERS = ['c0', 'c1', 'c2', 'c3', 'c4'];
+
+  function world(variant: Record<string, number> = {}, without: string[] = []): XdsResource[] {
+    const resources: XdsResource[] = [];
+    for (const name of ROUTES)
+      if (!without.includes(name)) resources.push(route(name, `to-${variant[name] ?? 0}`));
+    for (const name of CLUSTERS)
+      if (!without.includes(name)) resources.push(endpoints(name, 8000 + (variant[name] ?? 0)));
+    return resources;
+  }
+
+  function ofType(resources: XdsResource[], typeUrl: TypeUrl): XdsResource[] {
+    return resources.filter((r) => r.typeUrl === typeUrl);
+  }
+
+  async function subscribeAll(client: SotwClient, nodeId: string): Promise<SotwResponse[]> {
+    client.send({ node: nodeWithRole(nodeId, ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: ROUTES });
+    const rds = await client.next();
+    client.ack(rds, ROUTES);
+    client.send({ typeUrl: TYPE_URLS.endpoint, resourceNames: CLUSTERS });
+    const eds = await client.next();
+    client.ack(eds, CLUSTERS);
+    return [rds, eds];
+  }
+
+  it('sends RDS and EDS SotW pushes as subsets with the version of the whole state', async () => {
+    const initial = world();
+    cache.setSnapshot(ROLE_A, snapshotOf(...initial));
+    const a = sotwClient();
+    const [rds, eds] = await subscribeAll(a, 'a');
+    expect(names(rds)).toEqual(ROUTES);
+    expect(names(eds)).toEqual(CLUSTERS);
+    expect(rds.versionInfo).toBe(sotwVersionOf(ofType(initial, TYPE_URLS.route)));
+    await waitFor(() => acks.length === 2);
+
+    // One route and one endpoint set change: each response carries only that resource.
+    const changed = world({ r2: 1, c3: 1 });
+    cache.setSnapshot(ROLE_A, snapshotOf(...changed));
+    const eds2 = await a.next();
+    const rds2 = await a.next();
+    expect([eds2.typeUrl, rds2.typeUrl]).toEqual([TYPE_URLS.endpoint, TYPE_URLS.route]);
+    expect(names(eds2)).toEqual(['c3']);
+    expect(names(rds2)).toEqual(['r2']);
+    expect(sotwResources(rds2).get('r2')).toMatchObject({
+      virtualHosts: [{ routes: [{ route: { cluster: 'to-1' } }] }],
+    });
+    expect(rds2.versionInfo).toBe(sotwVersionOf(ofType(changed, TYPE_URLS.route)));
+    expect(eds2.versionInfo).toBe(sotwVersionOf(ofType(changed, TYPE_URLS.endpoint)));
+    a.ack(eds2, CLUSTERS);
+    a.ack(rds2, ROUTES);
+    await waitFor(() => acks.length === 4);
+    expect(acks[3]).toMatchObject({ typeUrl: TYPE_URLS.route, resourceNames: ['r2'] });
+
+    // A client connecting now gets every name it asks for, under the same versions.
+    const b = sotwClient();
+    const [rdsB, edsB] = await subscribeAll(b, 'b');
+    expect(names(rdsB)).toEqual(ROUTES);
+    expect(names(edsB)).toEqual(CLUSTERS);
+    expect(rdsB.versionInfo).toBe(rds2.versionInfo);
+    expect(edsB.versionInfo).toBe(eds2.versionInfo);
+    expect(sotwResources(rdsB).get('r2')).toEqual(sotwResources(rds2).get('r2'));
+
+    // A removal carries nothing (absence does not delete in RDS/EDS) but moves the version.
+    const removed = world({ r2: 1, c3: 1 }, ['r4']);
+    cache.setSnapshot(ROLE_A, snapshotOf(...removed));
+    for (const client of [a, b]) {
+      const response = await client.next();
+      expect(response.typeUrl).toBe(TYPE_URLS.route);
+      expect(response.resources).toEqual([]);
+      expect(response.versionInfo).toBe(sotwVersionOf(ofType(removed, TYPE_URLS.route)));
+      client.ack(response, ROUTES);
+    }
+    // ... and it comes back when it appears again.
+    cache.setSnapshot(ROLE_A, snapshotOf(...world({ r2: 1, c3: 1, r4: 2 })));
+    for (const client of [a, b]) {
+      const response = await client.next();
+      expect(names(response)).toEqual(['r4']);
+      expect(response.versionInfo).toBe(
+        sotwVersionOf(ofType(world({ r2: 1, c3: 1, r4: 2 }), TYPE_URLS.route)),
+      );
+    }
+    await a.expectNothing(100);
+    await b.expectNothing(0);
+  });
+
+  it('does nothing for an ACK that repeats the names, in any order', async () => {
+    const many = Array.from({ length: 2000 }, (_, i) => `r${i}`);
+    cache.setSnapshot(ROLE_A, snapshotOf(route('r0', 'c0'), route('r1', 'c1')));
+    const client = sotwClient();
+    client.send({ node: nodeWithRole('n1', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: many });
+    const first = await client.next();
+    expect(names(first)).toEqual(['r0', 'r1']);
+    const subscribed = server.streamInfo()[0].types[0].resourceNames;
+    expect(subscribed).toHaveLength(2000);
+
+    client.ack(first, many);
+    await client.expectNothing(150);
+    expect(acks).toHaveLength(1);
+    // The subscription was not rebuilt (same sorted list object).
+    expect(server.streamInfo()[0].types[0].resourceNames).toBe(subscribed);
+
+    // A re-ordered list is the same subscription: still nothing to send, nothing rebuilt.
+    cache.setSnapshot(ROLE_A, snapshotOf(route('r0', 'c9'), route('r1', 'c1')));
+    const pushed = await client.next();
+    expect(names(pushed)).toEqual(['r0']);
+    client.ack(pushed, [...many].reverse());
+    await client.expectNothing(150);
+    expect(acks).toHaveLength(2);
+    expect(server.streamInfo()[0].types[0].resourceNames).toBe(subscribed);
+
+    // A changed subscription is answered with the whole subscribed set.
+    client.ack(pushed, [...many, 'extra']);
+    await client.expectNothing(100); // 'extra' does not exist: the state did not change
+    client.send({
+      typeUrl: TYPE_URLS.route,
+      versionInfo: pushed.versionInfo,
+      responseNonce: pushed.nonce,
+      resourceNames: ['r1'],
+    });
+    expect(names(await client.next())).toEqual(['r1']);
+  });
+
+  it('never sends a stream the same nonce twice, even for content it was sent before', async () => {
+    cache.setSnapshot(ROLE_A, snapshotOf(route('r1', 'c1'), route('r2', 'c2')));
+    const a = sotwClient();
+    const b = sotwClient();
+    a.send({ node: nodeWithRole('a', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: ['r1'] });
+    b.send({ node: nodeWithRole('b', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: ['r1'] });
+    const a1 = await a.next();
+    const b1 = await b.next();
+    // Identical content is serialized once: the streams share the response, nonce included.
+    expect(b1.nonce).toBe(a1.nonce);
+    a.ack(a1, ['r1', 'r2']);
+    const a2 = await a.next();
+    a.ack(a2, ['r1']);
+    const a3 = await a.next();
+    expect(a3.versionInfo).toBe(a1.versionInfo);
+    expect(new Set([a1.nonce, a2.nonce, a3.nonce]).size).toBe(3);
+    a.ack(a3, ['r1']);
+    await a.expectNothing(100);
+    expect(acks.map((ack) => ack.nonce)).toEqual([a1.nonce, a2.nonce, a3.nonce]);
+  });
+
+  it('pushes a change to many streams', async () => {
+    cache.setSnapshot(ROLE_A, snapshotOf(...world()));
+    const streams = Array.from({ length: 60 }, () => sotwClient());
+    await Promise.all(
+      streams.map(async (client, i) => {
+        client.send({ node: nodeWithRole(`n${i}`, ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: ROUTES });
+        client.ack(await client.next(), ROUTES);
+      }),
+    );
+    cache.setSnapshot(ROLE_A, snapshotOf(...world({ r1: 5 })));
+    const responses = await Promise.all(streams.map((client) => client.next()));
+    for (const response of responses) expect(names(response)).toEqual(['r1']);
+    expect(new Set(responses.map((r) => r.versionInfo)).size).toBe(1);
+  });
+
+  it('gives a stream that does not read only the newest state later, without delaying the others', async () => {
+    const pad = 256 * 1024; // well over the 64 KiB HTTP/2 stream window
+    const state = (bigTo: string, smallTo: string) =>
+      snapshotOf(bigRoute('big', bigTo, pad), route('small', smallTo));
+    const wanted = ['big', 'small'];
+    cache.setSnapshot(ROLE_A, state('c0', 'c0'));
+
+    const slow = new RawHttp2SotwClient(port);
+    clients.push(slow);
+    slow.send({ node: nodeWithRole('slow', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: wanted });
+    expect(names(await slow.next())).toEqual(wanted);
+    const fast = sotwClient();
+    fast.send({ node: nodeWithRole('fast', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: wanted });
+    fast.ack(await fast.next(), wanted);
+
+    slow.pause();
+    const pushed: SotwResponse[] = [];
+    for (const [bigTo, smallTo] of [
+      ['c1', 'c0'],
+      ['c2', 'c0'],
+      ['c2', 'c3'],
+    ]) {
+      const started = Date.now();
+      cache.setSnapshot(ROLE_A, state(bigTo, smallTo));
+      const response = await fast.next();
+      expect(Date.now() - started).toBeLessThan(1000);
+      fast.ack(response, wanted);
+      pushed.push(response);
+    }
+    expect(pushed.map(names)).toEqual([['big'], ['big'], ['small']]);
+    expect(slow.received).toHaveLength(1);
+
+    slow.resume();
+    // The response that was on its way when the stream stalled, then one with the newest state.
+    const inFlight = await slow.next();
+    expect(inFlight.versionInfo).toBe(pushed[0].versionInfo);
+    const newest = await slow.next();
+    expect(newest.versionInfo).toBe(pushed[2].versionInfo);
+    expect(names(newest)).toEqual(wanted);
+    expect(sotwResources(newest).get('big')).toMatchObject({
+      virtualHosts: [{ routes: [{ route: { cluster: 'c2' } }] }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(slow.received).toHaveLength(3);
+  });
+
+  it('holds streams back beyond the write budget, and a stalled stream does not hold up the rest', async () => {
+    const local = new AdsServer({
+      cache,
+      metrics: new Metrics(),
+      logger: pino({ level: 'silent' }),
+      shutdownGraceMs: 200,
+      writeBudgetBytes: 1, // one stream writing at a time
+      stalledWriteMs: 300,
+    });
+    const localPort = await local.start('127.0.0.1:0');
+    try {
+      const state = (to: string) => snapshotOf(bigRoute('big', to, 256 * 1024));
+      cache.setSnapshot(ROLE_A, state('c0'));
+      const slow = new RawHttp2SotwClient(localPort);
+      clients.push(slow);
+      slow.send({ node: nodeWithRole('slow', ROLE_A), typeUrl: TYPE_URLS.route, resourceNames: ['big'] });
+      await slow.next();
+      const others = Array.from({ length: 8 }, () => {
+        const client = new SotwClient(localPort);
+        clients.push(client);
+        return client;
+      });
+      // The initial responses go out one stream at a time.
+      await Promise.all(
+        others.map(async (client, i) => {
+          client.send({
+            node: nodeWithRole(`n${i}`, ROLE_A),
+            typeUrl: TYPE_URLS.route,
+            resourceNames: ['big'],
+          });
+          client.ack(await client.next(), ['big']);
+        }),
+      );
+
+      slow.pause();
+      const started = Date.now();
+      cache.setSnapshot(ROLE_A, state('c1'));
+      // The slow stream (first registered, first written) holds the budget until it counts as stalled.
+      const responses = await Promise.all(others.map((client) => client.next(5000)));
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(250); // held back by the budget...
+      expect(elapsed).toBeLessThan(3000); // ... until the slow stream counted as stalled
+      for (const response of responses) {
+        expect(names(response)).toEqual(['big']);
+        expect(response.versionInfo).toBe(responses[0].versionInfo);
+      }
+      slow.resume();
+      expect((await slow.next()).versionInfo).toBe(responses[0].versionInfo);
+    } finally {
+      await local.stop();
+    }
   });
 });
