@@ -19,15 +19,29 @@ function redactValue(value: unknown, type: protobuf.Type | undefined): unknown {
   if (Array.isArray(value)) return value.map((item) => redactValue(item, type));
   if (!value || typeof value !== 'object' || !type) return value;
   const record = value as Record<string, unknown>;
-  const own = typeof record['@type'] === 'string' && type.fullName === '.google.protobuf.Any' ? typeForUrl(record['@type']) : type;
+  const own =
+    typeof record['@type'] === 'string' && type.fullName === '.google.protobuf.Any'
+      ? typeForUrl(record['@type'])
+      : type;
   const credentialFields = CREDENTIAL_MESSAGES[own?.fullName.slice(1) ?? ''] ?? [];
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(record)) {
     const field = own ? fieldForJsonKey(own, key) : undefined;
     if (field && (isSensitive(field) || credentialFields.includes(field.name))) out[key] = REDACTED;
     else if (field?.map) {
-      out[key] = Object.fromEntries(Object.entries(child as Record<string, unknown>).map(([k, v]) => [k, redactValue(v, field.resolvedType as protobuf.Type)]));
-    } else out[key] = redactValue(child, field?.resolvedType && 'fields' in field.resolvedType ? (field.resolvedType as protobuf.Type) : undefined);
+      out[key] = Object.fromEntries(
+        Object.entries(child as Record<string, unknown>).map(([k, v]) => [
+          k,
+          redactValue(v, field.resolvedType as protobuf.Type),
+        ]),
+      );
+    } else
+      out[key] = redactValue(
+        child,
+        field?.resolvedType && 'fields' in field.resolvedType
+          ? (field.resolvedType as protobuf.Type)
+          : undefined,
+      );
   }
   return out;
 }

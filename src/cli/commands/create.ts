@@ -85,7 +85,10 @@ export function registerCreate(program: Command): void {
     );
   withCommon(upstream.command('aws').description('AWS Lambda functions of one account and region'))
     .requiredOption('--region <region>', 'AWS region, e.g. us-east-2')
-    .option('--secret-name <name>', 'Secret of type aws with the credentials (default: the AWS default credential chain)')
+    .option(
+      '--secret-name <name>',
+      'Secret of type aws with the credentials (default: the AWS default credential chain)',
+    )
     .option('--secret-namespace <namespace>', 'namespace of the secret (default: --namespace)')
     .option('--endpoint <url>', 'Lambda endpoint override, e.g. http://localhost:4566')
     .option('--account-id <id>', '12-digit account id, to complete ARNs of functions written by name')
@@ -106,13 +109,20 @@ export function registerCreate(program: Command): void {
         },
       ) => {
         const aws: Record<string, unknown> = { region: options.region };
-        if (options.secretName) aws.secretRef = { name: options.secretName, namespace: options.secretNamespace ?? options.namespace };
+        if (options.secretName)
+          aws.secretRef = {
+            name: options.secretName,
+            namespace: options.secretNamespace ?? options.namespace,
+          };
         if (options.endpoint) aws.endpoint = options.endpoint;
         if (options.accountId) aws.accountId = options.accountId;
         if (options.roleArn) aws.roleArn = options.roleArn;
         if (options.externalId) aws.externalId = options.externalId;
         if (options.invocationMode) aws.invocationMode = options.invocationMode.toUpperCase();
-        return writeResource(newResource('Upstream', options.name, options.namespace, { spec: { aws } }), options);
+        return writeResource(
+          newResource('Upstream', options.name, options.namespace, { spec: { aws } }),
+          options,
+        );
       },
     );
   for (const type of ['gcp', 'azure']) {
@@ -139,20 +149,39 @@ export function registerCreate(program: Command): void {
         options,
       );
     });
-  withCommon(secret.command('aws').description('AWS credentials (flags, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN)'))
+  withCommon(
+    secret
+      .command('aws')
+      .description(
+        'AWS credentials (flags, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN)',
+      ),
+  )
     .option('--access-key-id <id>', 'access key id (default: $AWS_ACCESS_KEY_ID)')
     .option('--secret-access-key <key>', 'secret access key (default: $AWS_SECRET_ACCESS_KEY)')
     .option('--session-token <token>', 'session token (default: $AWS_SESSION_TOKEN)')
-    .action((options: CommonOptions & { accessKeyId?: string; secretAccessKey?: string; sessionToken?: string }) => {
-      const accessKeyId = options.accessKeyId ?? process.env.AWS_ACCESS_KEY_ID;
-      const secretAccessKey = options.secretAccessKey ?? process.env.AWS_SECRET_ACCESS_KEY;
-      const sessionToken = options.sessionToken ?? process.env.AWS_SESSION_TOKEN;
-      if (!accessKeyId || !secretAccessKey) {
-        throw new UserError('give --access-key-id and --secret-access-key (or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)');
-      }
-      const data: Record<string, string> = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
-      return writeResource(newResource('Secret', options.name, options.namespace, { type: 'aws', data }), options);
-    });
+    .action(
+      (
+        options: CommonOptions & { accessKeyId?: string; secretAccessKey?: string; sessionToken?: string },
+      ) => {
+        const accessKeyId = options.accessKeyId ?? process.env.AWS_ACCESS_KEY_ID;
+        const secretAccessKey = options.secretAccessKey ?? process.env.AWS_SECRET_ACCESS_KEY;
+        const sessionToken = options.sessionToken ?? process.env.AWS_SESSION_TOKEN;
+        if (!accessKeyId || !secretAccessKey) {
+          throw new UserError(
+            'give --access-key-id and --secret-access-key (or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)',
+          );
+        }
+        const data: Record<string, string> = {
+          accessKeyId,
+          secretAccessKey,
+          ...(sessionToken ? { sessionToken } : {}),
+        };
+        return writeResource(
+          newResource('Secret', options.name, options.namespace, { type: 'aws', data }),
+          options,
+        );
+      },
+    );
   for (const type of ['gcp', 'azure']) {
     secret
       .command(type)

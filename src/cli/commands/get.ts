@@ -53,10 +53,15 @@ function withStatus(result: OfflineResult, resource: Resource): Resource {
 
 /** Adds the functions an upstream offers (hand-written and discovered) to what `get` shows. */
 function withFunctions(result: OfflineResult, resource: Resource): Resource {
-  const upstream = result.loaded.snapshot.upstreams.get(nameKey(resource.metadata.namespace, resource.metadata.name));
+  const upstream = result.loaded.snapshot.upstreams.get(
+    nameKey(resource.metadata.namespace, resource.metadata.name),
+  );
   const plugin = upstream && pluginForUpstream(upstream, PLUGINS);
   if (!upstream || !plugin?.describeFunctions) return resource;
-  const functions = plugin.describeFunctions(upstream, { snapshot: result.loaded.snapshot, reports: result.translation.reports });
+  const functions = plugin.describeFunctions(upstream, {
+    snapshot: result.loaded.snapshot,
+    reports: result.translation.reports,
+  });
   return { ...resource, functions } as Resource;
 }
 
@@ -73,7 +78,8 @@ function upstreamRow(resource: Resource): string[] {
     details = `${spec.kube.serviceName}.${spec.kube.serviceNamespace ?? resource.metadata.namespace}:${spec.kube.servicePort}`;
   if (spec.aws) details = spec.aws.region;
   const functions = (resource as Resource & { functions?: FunctionDescription[] }).functions;
-  if (functions) details += `${details ? ', ' : ''}${functions.length} function${functions.length === 1 ? '' : 's'}`;
+  if (functions)
+    details += `${details ? ', ' : ''}${functions.length} function${functions.length === 1 ? '' : 's'}`;
   return [resource.metadata.name, type, statusCell(resource), details];
 }
 
@@ -177,11 +183,14 @@ export function registerGet(program: Command): void {
             `${kind} ${name} not found in ${options.configDir}${options.namespace ? ` (namespace ${options.namespace})` : ''}`,
           );
         }
-        const shown = kind === 'Upstream' ? resources.map((resource) => withFunctions(result, resource)) : resources;
+        const shown =
+          kind === 'Upstream' ? resources.map((resource) => withFunctions(result, resource)) : resources;
         const table = TABLES[kind];
         if (format === 'table' && table) {
           printTable(table.headers, shown.map(table.row));
-          const functions = name ? (shown[0] as Resource & { functions?: FunctionDescription[] }).functions : undefined;
+          const functions = name
+            ? (shown[0] as Resource & { functions?: FunctionDescription[] }).functions
+            : undefined;
           if (functions?.length) {
             process.stdout.write('\n');
             printTable(

@@ -14,13 +14,20 @@ export interface DiscoveryTarget {
 }
 
 /** The upstreams to discover now (and by whom), per Settings' fdsMode and the upstreams' labels. */
-export function discoveryTargets(snapshot: ApiSnapshot, discoverers: readonly FunctionDiscoverer[] = DISCOVERERS): DiscoveryTarget[] {
+export function discoveryTargets(
+  snapshot: ApiSnapshot,
+  discoverers: readonly FunctionDiscoverer[] = DISCOVERERS,
+): DiscoveryTarget[] {
   const fdsMode = fdsModeOf(activeSettings(snapshot));
   const targets: DiscoveryTarget[] = [];
   for (const upstream of snapshot.upstreams.values()) {
     for (const discoverer of discoverers) {
       if (isDiscoveryEnabled(upstream, discoverer, fdsMode)) {
-        targets.push({ id: nameKey(upstream.metadata.namespace, upstream.metadata.name), upstream, discoverer });
+        targets.push({
+          id: nameKey(upstream.metadata.namespace, upstream.metadata.name),
+          upstream,
+          discoverer,
+        });
       }
     }
   }
@@ -44,7 +51,10 @@ export async function discoverTarget(
   } catch (error) {
     const message = (error as Error).message;
     if (previous?.error !== message) {
-      logger.warn({ upstream: keyString(keyOf(target.upstream)), discoverer: target.discoverer.name, err: message }, 'function discovery failed');
+      logger.warn(
+        { upstream: keyString(keyOf(target.upstream)), discoverer: target.discoverer.name, err: message },
+        'function discovery failed',
+      );
     }
     return {
       discoverer: target.discoverer.name,

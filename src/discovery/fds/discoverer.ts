@@ -32,7 +32,11 @@ export const DISCOVERY_LABEL = 'discovery.sluice.dev/function-discovery';
 export type FdsMode = 'whitelist' | 'blacklist' | 'disabled';
 
 /** Whether `upstream` is to be discovered by `discoverer` under `fdsMode` (opt-in by label by default). */
-export function isDiscoveryEnabled(upstream: Upstream, discoverer: FunctionDiscoverer, fdsMode: FdsMode): boolean {
+export function isDiscoveryEnabled(
+  upstream: Upstream,
+  discoverer: FunctionDiscoverer,
+  fdsMode: FdsMode,
+): boolean {
   if (!upstream.spec || !(discoverer.upstreamType in upstream.spec)) return false;
   const label = upstream.metadata.labels?.[DISCOVERY_LABEL];
   if (label === 'disabled' || fdsMode === 'disabled') return false;

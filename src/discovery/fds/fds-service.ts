@@ -24,7 +24,12 @@ interface Worker {
 }
 
 function sameFunctions(a: DiscoveredFunctions | undefined, b: DiscoveredFunctions): boolean {
-  return a !== undefined && a.error === b.error && a.discoverer === b.discoverer && JSON.stringify(a.functions) === JSON.stringify(b.functions);
+  return (
+    a !== undefined &&
+    a.error === b.error &&
+    a.discoverer === b.discoverer &&
+    JSON.stringify(a.functions) === JSON.stringify(b.functions)
+  );
 }
 
 /**
@@ -57,7 +62,11 @@ export class FdsService {
     const targets = new Map(discoveryTargets(snapshot).map((target) => [target.id, target]));
     for (const [id, worker] of this.workers) {
       const target = targets.get(id);
-      if (!target || JSON.stringify(target.upstream.spec) !== JSON.stringify(worker.target.upstream.spec) || target.discoverer !== worker.target.discoverer) {
+      if (
+        !target ||
+        JSON.stringify(target.upstream.spec) !== JSON.stringify(worker.target.upstream.spec) ||
+        target.discoverer !== worker.target.discoverer
+      ) {
         this.cancel(worker);
         this.workers.delete(id);
       } else {
@@ -99,7 +108,13 @@ export class FdsService {
     if (this.stopped || !snapshot || worker.running) return;
     worker.running = true;
     const id = worker.target.id;
-    const result = await discoverTarget(worker.target, snapshot, this.discovered.get(id), this.options.logger, worker.abort.signal);
+    const result = await discoverTarget(
+      worker.target,
+      snapshot,
+      this.discovered.get(id),
+      this.options.logger,
+      worker.abort.signal,
+    );
     worker.running = false;
     if (this.stopped || this.workers.get(id) !== worker) return;
     worker.failures = result.error ? worker.failures + 1 : 0;

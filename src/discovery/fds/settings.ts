@@ -14,6 +14,8 @@ export function fdsModeOf(settings: SettingsSpec): FdsMode {
 }
 
 export function pollIntervalMs(settings: SettingsSpec, discoverer: FunctionDiscoverer): number {
-  const configured = (settings.discovery?.pollIntervals as Record<string, string | undefined> | undefined)?.[discoverer.upstreamType];
+  const configured = (settings.discovery?.pollIntervals as Record<string, string | undefined> | undefined)?.[
+    discoverer.upstreamType
+  ];
   return configured ? Math.max(1000, durationMs(configured)) : discoverer.defaultPollIntervalMs;
 }

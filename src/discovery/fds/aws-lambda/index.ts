@@ -17,7 +17,11 @@ const PER_FUNCTION_CONCURRENCY = 4;
 const MAX_ATTEMPTS = 6;
 
 /** Static credentials from the secret, an STS role on top of them (or of the default chain), or undefined: the SDK's default chain. */
-function credentialsFor(upstream: Upstream, spec: AwsUpstreamSpec, ctx: DiscoveryContext): LambdaClientConfig['credentials'] {
+function credentialsFor(
+  upstream: Upstream,
+  spec: AwsUpstreamSpec,
+  ctx: DiscoveryContext,
+): LambdaClientConfig['credentials'] {
   let base: AwsCredentials | undefined;
   if (spec.secretRef) {
     const found = awsCredentialsFromSecret(ctx.snapshot, spec.secretRef, upstream.metadata.namespace);
@@ -26,9 +30,17 @@ function credentialsFor(upstream: Upstream, spec: AwsUpstreamSpec, ctx: Discover
   }
   if (!spec.roleArn) return base;
   return fromTemporaryCredentials({
-    params: { RoleArn: spec.roleArn, RoleSessionName: 'sluice-discovery', ...(spec.externalId ? { ExternalId: spec.externalId } : {}) },
+    params: {
+      RoleArn: spec.roleArn,
+      RoleSessionName: 'sluice-discovery',
+      ...(spec.externalId ? { ExternalId: spec.externalId } : {}),
+    },
     ...(base ? { masterCredentials: base } : {}),
-    clientConfig: { region: spec.region, ...(spec.endpoint ? { endpoint: spec.endpoint } : {}), maxAttempts: MAX_ATTEMPTS },
+    clientConfig: {
+      region: spec.region,
+      ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
+      maxAttempts: MAX_ATTEMPTS,
+    },
   });
 }
 
@@ -45,20 +57,33 @@ async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Pr
   return results;
 }
 
-async function functionsOf(client: LambdaClient, fn: FunctionConfiguration, signal?: AbortSignal): Promise<LambdaFunctionSpec[]> {
+async function functionsOf(
+  client: LambdaClient,
+  fn: FunctionConfiguration,
+  signal?: AbortSignal,
+): Promise<LambdaFunctionSpec[]> {
   const name = fn.FunctionName as string;
   const arn = (fn.FunctionArn as string).replace(/:\$LATEST$/, '');
   const found: LambdaFunctionSpec[] = [{ logicalName: name, functionName: arn }];
-  for await (const page of paginateListVersionsByFunction({ client }, { FunctionName: arn }, { abortSignal: signal })) {
+  for await (const page of paginateListVersionsByFunction(
+    { client },
+    { FunctionName: arn },
+    { abortSignal: signal },
+  )) {
     for (const version of page.Versions ?? []) {
       if (version.Version && version.Version !== '$LATEST') {
-        found.push({ logicalName: `${name}:${version.Version}`, functionName: arn, qualifier: version.Version });
+        found.push({
+          logicalName: `${name}:${version.Version}`,
+          functionName: arn,
+          qualifier: version.Version,
+        });
       }
     }
   }
   for await (const page of paginateListAliases({ client }, { FunctionName: arn }, { abortSignal: signal })) {
     for (const alias of page.Aliases ?? []) {
-      if (alias.Name) found.push({ logicalName: `${name}:${alias.Name}`, functionName: arn, qualifier: alias.Name });
+      if (alias.Name)
+        found.push({ logicalName: `${name}:${alias.Name}`, functionName: arn, qualifier: alias.Name });
     }
   }
   return found;
@@ -94,10 +119,14 @@ export const awsLambdaDiscoverer: FunctionDiscoverer = {
       for await (const page of paginateListFunctions({ client }, {}, { abortSignal: ctx.signal })) {
         functions.push(...(page.Functions ?? []).filter((fn) => fn.FunctionName && fn.FunctionArn));
       }
-      const perFunction = await mapLimited(functions, PER_FUNCTION_CONCURRENCY, (fn) => functionsOf(client, fn, ctx.signal));
+      const perFunction = await mapLimited(functions, PER_FUNCTION_CONCURRENCY, (fn) =>
+        functionsOf(client, fn, ctx.signal),
+      );
       return perFunction
         .flat()
-        .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string)) as unknown as Array<Record<string, unknown>>;
+        .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string)) as unknown as Array<
+        Record<string, unknown>
+      >;
     } catch (error) {
       throw new Error(describeError(error));
     } finally {
