@@ -8,7 +8,11 @@ export interface AwsCredentials {
 }
 
 /** Keys of a Secret of type aws, as `sluice create secret aws` writes them. */
-export const AWS_SECRET_KEYS = { accessKeyId: 'accessKeyId', secretAccessKey: 'secretAccessKey', sessionToken: 'sessionToken' };
+export const AWS_SECRET_KEYS = {
+  accessKeyId: 'accessKeyId',
+  secretAccessKey: 'secretAccessKey',
+  sessionToken: 'sessionToken',
+};
 
 /** The credentials in an aws Secret, or what is wrong with it (naming the secret and the key). */
 export function awsCredentialsFromSecret(
@@ -19,7 +23,8 @@ export function awsCredentialsFromSecret(
   const { namespace, name } = resolveRef(ref, fromNamespace);
   const secret = lookup(snapshot.secrets, { namespace, name });
   if (!secret) return { error: `spec.aws.secretRef: Secret ${namespace}/${name} not found` };
-  if (secret.type !== 'aws') return { error: `spec.aws.secretRef: Secret ${namespace}/${name} has type ${secret.type}, not aws` };
+  if (secret.type !== 'aws')
+    return { error: `spec.aws.secretRef: Secret ${namespace}/${name} has type ${secret.type}, not aws` };
   const data = secret.data ?? {};
   for (const key of [AWS_SECRET_KEYS.accessKeyId, AWS_SECRET_KEYS.secretAccessKey]) {
     if (!data[key]) return { error: `spec.aws.secretRef: Secret ${namespace}/${name} has no ${key} in data` };
@@ -40,7 +45,8 @@ export function awsPartition(region: string): string {
   return 'aws';
 }
 
-const LAMBDA_ARN = /^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([A-Za-z0-9_-]+)(?::([A-Za-z0-9$_-]+))?$/;
+const LAMBDA_ARN =
+  /^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([A-Za-z0-9_-]+)(?::([A-Za-z0-9$_-]+))?$/;
 
 export interface LambdaArn {
   partition: string;

@@ -18,7 +18,10 @@ export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 /** String formats of `(sluice.v1.format)`, with what a user should write instead of a bad value. */
 export const FORMAT_PATTERNS: Record<string, { pattern: string; hint: string }> = {
   duration: { pattern: DURATION_PATTERN, hint: 'a duration such as 3s or 250ms' },
-  'aws-region': { pattern: '^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$', hint: 'an AWS region such as us-east-2' },
+  'aws-region': {
+    pattern: '^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$',
+    hint: 'an AWS region such as us-east-2',
+  },
   'aws-account-id': { pattern: '^[0-9]{12}$', hint: 'a 12-digit AWS account id' },
 };
 
@@ -44,7 +47,8 @@ function scalarSchema(field: protobuf.Field): JsonSchema {
   if (type === 'string') {
     const schema: JsonSchema = { type: 'string' };
     const format = option(field, 'format');
-    if (typeof format === 'string' && FORMAT_PATTERNS[format]) schema.pattern = FORMAT_PATTERNS[format].pattern;
+    if (typeof format === 'string' && FORMAT_PATTERNS[format])
+      schema.pattern = FORMAT_PATTERNS[format].pattern;
     const allowed = option(field, 'allowed');
     if (typeof allowed === 'string') schema.enum = allowed.split(',');
     return schema;

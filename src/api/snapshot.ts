@@ -40,7 +40,10 @@ export function emptySnapshot(): ApiSnapshot {
 }
 
 /** Builds a snapshot whose maps iterate in namespace/name order, so translation output is stable. */
-export function snapshotOf(resources: Iterable<Resource>, discovered: DiscoveredMap = new Map()): ApiSnapshot {
+export function snapshotOf(
+  resources: Iterable<Resource>,
+  discovered: DiscoveredMap = new Map(),
+): ApiSnapshot {
   const sorted = [...resources].sort((a, b) =>
     nameKey(a.metadata.namespace, a.metadata.name).localeCompare(
       nameKey(b.metadata.namespace, b.metadata.name),

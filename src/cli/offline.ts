@@ -1,12 +1,8 @@
 import * as fs from 'fs';
-import { loadSnapshot, type LoadedSnapshot } from '../api/load';
-import { buildXdsSnapshots } from '../control-plane/xds-snapshots';
-import { statusOf } from '../reporter/statuses';
+import { translateOnce, type OneTranslation } from '../control-plane/translate-once';
 import { FileDiscoveryState } from '../discovery/fds/discovery-state';
+import { statusOf } from '../reporter/statuses';
 import { FileStore } from '../store/file-store';
-import { translate, type Translation } from '../translator/translate';
-import { ResourceEncoder } from '../xds/encode';
-import type { XdsSnapshot } from '../xds/resources';
 import { UserError } from './errors';
 
 export interface ResourceReportRow {
@@ -17,10 +13,7 @@ export interface ResourceReportRow {
   reasons: string[];
 }
 
-export interface OfflineResult {
-  loaded: LoadedSnapshot;
-  translation: Translation;
-  snapshots: Map<string, XdsSnapshot>;
+export interface OfflineResult extends OneTranslation {
   reports: ResourceReportRow[];
 }
 
@@ -41,14 +34,7 @@ export async function translateDirectory(configDir: string): Promise<OfflineResu
   const store = openStore(configDir);
   try {
     const discovered = await new FileDiscoveryState(configDir).load();
-    const loaded = loadSnapshot(await store.load(), new Map(), discovered);
-    const translation = translate(loaded.snapshot, loaded.reports);
-    const snapshots = buildXdsSnapshots(
-      translation.envoy,
-      new ResourceEncoder(),
-      translation.reports,
-      new Map(),
-    );
+    const { loaded, translation, snapshots } = translateOnce(await store.load(), discovered);
     const reports: ResourceReportRow[] = [
       ...loaded.fileProblems.map((problem) => ({
         kind: 'File',

@@ -264,9 +264,10 @@ describe('sluice CLI', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['cert.pem', 'key.pem']);
   });
 
-  it('says plainly that function discovery is not available yet (exit 2)', async () => {
-    const result = await sluice(['discover', '--config-dir', EXAMPLES]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('function discovery is not available in this version');
+  it('discover finds nothing to discover where no upstream opts in, and says so as JSON', async () => {
+    const dir = configDir({ 'upstreams.yaml': UPSTREAMS });
+    const result = await sluice(['discover', '--config-dir', dir]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({});
   });
 });

@@ -1,10 +1,7 @@
 import { parseAllDocuments } from 'yaml';
-import { loadSnapshot } from '../../src/api/load';
 import type { Resource } from '../../src/api/resource';
-import { buildXdsSnapshots } from '../../src/control-plane/xds-snapshots';
+import { translateOnce } from '../../src/control-plane/translate-once';
 import type { Json } from '../../src/translator/plugin';
-import { translate } from '../../src/translator/translate';
-import { ResourceEncoder } from '../../src/xds/encode';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import type { StoreContents } from '../../src/store/store';
 
@@ -23,14 +20,7 @@ export function contentsOf(yaml: string): StoreContents {
 
 /** The whole pipeline as `serve` runs it, for one YAML text. */
 export function translateYaml(yaml: string) {
-  const loaded = loadSnapshot(contentsOf(yaml));
-  const translation = translate(loaded.snapshot, loaded.reports);
-  const snapshots = buildXdsSnapshots(
-    translation.envoy,
-    new ResourceEncoder(),
-    translation.reports,
-    new Map(),
-  );
+  const { loaded, translation, snapshots } = translateOnce(contentsOf(yaml));
   const proxy = (key = 'default~gateway-proxy') => translation.envoy.byProxy.get(key);
   const resources = (typeUrl: string, key?: string): Json[] => [
     ...(proxy(key)

@@ -1,9 +1,6 @@
-import { loadSnapshot } from '../../../src/api/load';
 import type { DiscoveredFunctions } from '../../../src/discovery/fds/discovered';
-import { buildXdsSnapshots } from '../../../src/control-plane/xds-snapshots';
+import { translateOnce } from '../../../src/control-plane/translate-once';
 import type { Json } from '../../../src/translator/plugin';
-import { translate } from '../../../src/translator/translate';
-import { ResourceEncoder } from '../../../src/xds/encode';
 import { validateMessage } from '../../../src/xds/pgv';
 import { TYPE_URLS } from '../../../src/xds/type-urls';
 import { contentsOf } from '../../helpers/translate-yaml';
@@ -51,14 +48,7 @@ function run(yaml: string, discovered: Array<Record<string, unknown>> = [], erro
     updatedAt: '2026-01-01T00:00:00Z',
     ...(error ? { error } : {}),
   };
-  const loaded = loadSnapshot(contentsOf(yaml), new Map(), new Map([['default/aws-east', found]]));
-  const translation = translate(loaded.snapshot, loaded.reports);
-  const snapshots = buildXdsSnapshots(
-    translation.envoy,
-    new ResourceEncoder(),
-    translation.reports,
-    new Map(),
-  );
+  const { translation, snapshots } = translateOnce(contentsOf(yaml), new Map([['default/aws-east', found]]));
   const resources = (typeUrl: string) => [
     ...(translation.envoy.byProxy
       .get('default~gateway-proxy')

@@ -1,0 +1,29 @@
+import { loadSnapshot, type LoadedSnapshot } from '../api/load';
+import type { DiscoveredMap } from '../discovery/fds/discovered';
+import type { StoreContents } from '../store/store';
+import { translate, type Translation } from '../translator/translate';
+import { ResourceEncoder } from '../xds/encode';
+import type { XdsSnapshot } from '../xds/resources';
+import { buildXdsSnapshots } from './xds-snapshots';
+
+export interface OneTranslation {
+  loaded: LoadedSnapshot;
+  translation: Translation;
+  snapshots: Map<string, XdsSnapshot>;
+}
+
+/** The whole pipeline once, with no memory of earlier runs: what `translate`, `get` and `check` show. */
+export function translateOnce(
+  contents: StoreContents,
+  discovered: DiscoveredMap = new Map(),
+): OneTranslation {
+  const loaded = loadSnapshot(contents, new Map(), discovered);
+  const translation = translate(loaded.snapshot, loaded.reports);
+  const snapshots = buildXdsSnapshots(
+    translation.envoy,
+    new ResourceEncoder(),
+    translation.reports,
+    new Map(),
+  );
+  return { loaded, translation, snapshots };
+}
