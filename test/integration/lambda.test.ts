@@ -7,6 +7,7 @@ import { FileDiscoveryState } from '../../src/discovery/fds/discovery-state';
 import { FileStore } from '../../src/store/file-store';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import { nodeWithRole, SotwClient, sotwResources, type SotwResponse } from '../xds/ads-client';
+import { awsUpstreamYaml } from '../helpers/aws-config';
 import { LambdaApiServer } from '../helpers/lambda-api-server';
 import { waitFor } from '../helpers/wait';
 
@@ -45,21 +46,9 @@ describe('serve: Lambda functions discovered and routed over ADS', () => {
     lambda.addFunction('hello-world');
     lambda.publishVersion('hello-world');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-lambda-'));
-    const { accessKeyId, secretAccessKey } = lambda.credentials();
     fs.writeFileSync(
       path.join(dir, 'aws.yaml'),
-      `
-apiVersion: sluice.dev/v1
-kind: Secret
-metadata: {name: aws-creds, namespace: default}
-type: aws
-data: {accessKeyId: ${accessKeyId}, secretAccessKey: "${secretAccessKey}"}
----
-apiVersion: sluice.dev/v1
-kind: Upstream
-metadata: {name: aws-east, namespace: default}
-spec: {aws: {region: us-east-2, endpoint: "${lambda.endpoint()}", secretRef: {name: aws-creds, namespace: default}}}
----
+      `${awsUpstreamYaml(lambda)}---
 apiVersion: sluice.dev/v1
 kind: Settings
 metadata: {name: default, namespace: default}
