@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { startSluice } from '../../control-plane/sluice-server';
+import { loadSnapshot } from '../../api/load';
+import { DEFAULT_ADMIN_ADDRESS, DEFAULT_XDS_ADDRESS, startSluice } from '../../control-plane/sluice-server';
+import { activeSettings } from '../../api/settings';
 import { FileDiscoveryState } from '../../discovery/fds/discovery-state';
 import { logger } from '../../logger';
 import { UserError } from '../errors';
@@ -16,24 +18,28 @@ export function registerServe(program: Command): void {
       'directory of YAML resources (the file store)',
       process.env.SLUICE_CONFIG_DIR ?? '.',
     )
-    .option('--xds-address <host:port>', 'ADS server address', '127.0.0.1:9977')
+    .option(
+      '--xds-address <host:port>',
+      `ADS server address (default: Settings' xdsAddress, else ${DEFAULT_XDS_ADDRESS})`,
+    )
     .option(
       '--admin-address <host:port>',
-      'admin HTTP address (/healthz /readyz /metrics /snapshot /resources)',
-      '127.0.0.1:9091',
+      `admin HTTP address, /healthz /readyz /metrics /snapshot /resources (default: Settings' adminAddress, else ${DEFAULT_ADMIN_ADDRESS})`,
     )
     .option('--kube', 'use the Kubernetes store instead of the file store')
     .action(
-      async (options: { configDir: string; xdsAddress: string; adminAddress: string; kube?: boolean }) => {
+      async (options: { configDir: string; xdsAddress?: string; adminAddress?: string; kube?: boolean }) => {
         if (options.kube)
           throw new UserError(
             '--kube: the Kubernetes store is not available in this version yet; use --config-dir',
           );
+        const store = openStore(options.configDir);
+        const settings = activeSettings(loadSnapshot(await store.load()).snapshot);
         const running = await startSluice({
-          store: openStore(options.configDir),
+          store,
           logger,
-          xdsAddress: options.xdsAddress,
-          adminAddress: options.adminAddress,
+          xdsAddress: options.xdsAddress ?? settings.xdsAddress ?? DEFAULT_XDS_ADDRESS,
+          adminAddress: options.adminAddress ?? settings.adminAddress ?? DEFAULT_ADMIN_ADDRESS,
           discoveryState: new FileDiscoveryState(options.configDir),
         });
         process.stderr.write(

@@ -5,7 +5,8 @@ import type { Logger } from '../../logger';
 import type { DiscoveredFunctions } from './discovered';
 import { isDiscoveryEnabled, type FunctionDiscoverer } from './discoverer';
 import { DISCOVERERS } from './registry';
-import { activeSettings, fdsModeOf } from './settings';
+import { activeSettings } from '../../api/settings';
+import { fdsModeOf } from './settings';
 
 export interface DiscoveryTarget {
   id: string;

@@ -3,7 +3,8 @@ import type { Logger } from '../../logger';
 import type { DiscoveredFunctions } from './discovered';
 import { discoverTarget, discoveryTargets, type DiscoveryTarget } from './discover-upstream';
 import type { DiscoveryStateStore } from './discovery-state';
-import { activeSettings, pollIntervalMs } from './settings';
+import { activeSettings } from '../../api/settings';
+import { pollIntervalMs } from './settings';
 
 /** Failures back off exponentially, up to this many poll intervals. */
 const MAX_BACKOFF_FACTOR = 10;
