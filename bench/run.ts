@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { GenOptions } from './gen';
+import { lambdaSection, runLambdaBench } from './lambda';
 import { runPushBench, type PushSummary } from './push';
 import { mb, ms, progress, ratio, table } from './stats';
 import type { TranslateJob, TranslateResult } from './translate-child';
@@ -594,6 +595,8 @@ async function main(): Promise<void> {
     }
   }
 
+  const lambda = await runLambdaBench();
+
   const cpus = os.cpus();
   const header = [
     '# Benchmarks',
@@ -673,6 +676,10 @@ async function main(): Promise<void> {
     translationSection(results, failures),
     floorSection(results),
     pushSection(pushes, pushErrors),
+    lambdaSection(
+      lambda,
+      results.find((r) => r.label === '10,000 (1 RC)'),
+    ),
     interpretation(results, pushes),
     '',
   ].join('\n\n');

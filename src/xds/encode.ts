@@ -1,54 +1,138 @@
-import { createHash } from 'crypto';
+import * as crypto from 'crypto';
 import type { Json } from '../translator/plugin';
-import { validateMessage } from './pgv';
-import { encodeJson } from './proto-json';
+import { validateType } from './pgv';
+import { encodeType, typeForUrl } from './proto-json';
 import type { XdsResource } from './resources';
 import { messageNameOf, type TypeUrl } from './type-urls';
 
 export type EncodeResult = { resource: XdsResource } | { violations: string[] };
 
+interface Encoded {
+  /** The last JSON object of this resource (the result was encoded from an equal one). */
+  json: Json;
+  readonly result: EncodeResult;
+  /** The last retainOnly round `encode` was asked for it in. */
+  round: number;
+}
+
 /**
  * Encodes translated resources once per version: a resource whose JSON did not change since the last
  * translation keeps its bytes and version, and one JSON object shared by several proxies is encoded
  * once. Every new encoding is checked against Envoy's protoc-gen-validate rules first.
+ *
+ * JSON handed to `encode` must not be mutated afterwards: results are remembered by object identity
+ * (the objects an incremental translator reuses, or one object shared by several proxies: an O(1)
+ * check first), else compared by structure with the last JSON of the same name (a deep walk that
+ * stops at the first difference; nothing is serialized or kept but the JSON itself).
  */
 export class ResourceEncoder {
-  private byObject = new WeakMap<Json, EncodeResult>();
-  private byName = new Map<string, { text: string; result: EncodeResult }>();
+  private byObject = new WeakMap<Json, Encoded>();
+  /** The last encoding per type URL and resource name. */
+  private byName = new Map<TypeUrl, Map<string, Encoded>>();
+  private round = 0;
 
   encode(typeUrl: TypeUrl, json: Json): EncodeResult {
     const shared = this.byObject.get(json);
-    if (shared) return shared;
-    const name = String(json.name ?? json.clusterName);
-    const cacheKey = `${typeUrl} ${name}`;
-    const text = JSON.stringify(json);
-    const previous = this.byName.get(cacheKey);
-    if (previous && previous.text === text) {
-      this.byObject.set(json, previous.result);
-      return previous.result;
+    if (shared) {
+      shared.round = this.round;
+      return shared.result;
     }
-    const result = this.encodeFresh(typeUrl, name, json);
-    this.byName.set(cacheKey, { text, result });
-    this.byObject.set(json, result);
-    return result;
+    const name = String(json.name ?? json.clusterName);
+    let byName = this.byName.get(typeUrl);
+    if (!byName) this.byName.set(typeUrl, (byName = new Map()));
+    let encoded = byName.get(name);
+    if (encoded && (encoded.json === json || sameJson(encoded.json, json))) {
+      // The same resource in a new object: the next identity check (a reused object) is this one.
+      encoded.json = json;
+      encoded.round = this.round;
+      return encoded.result;
+    }
+    encoded = { json, result: this.encodeFresh(typeUrl, name, json), round: this.round };
+    byName.set(name, encoded);
+    this.byObject.set(json, encoded);
+    return encoded.result;
   }
 
   private encodeFresh(typeUrl: TypeUrl, name: string, json: Json): EncodeResult {
-    const messageName = messageNameOf(typeUrl);
-    const violations = validateMessage(messageName, json);
+    // Resolved once per resource (cached per type URL) for both the validation and the encoding.
+    const type = typeForUrl(typeUrl);
+    if (!type) throw new Error(`encode: unknown message type ${messageNameOf(typeUrl)}`);
+    const violations = validateType(type, json);
     if (violations.length > 0) return { violations };
     let bytes: Uint8Array;
     try {
-      bytes = encodeJson(messageName, json);
+      bytes = encodeType(type, json);
     } catch (error) {
       return { violations: [(error as Error).message] };
     }
-    const version = createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
-    return { resource: { name, typeUrl, version, json, bytes } };
+    return { resource: { name, typeUrl, version: versionOf(bytes), json, bytes } };
   }
 
-  /** Forgets resources that no translation produced this time (bounded memory). */
+  /**
+   * Forgets resources that no translation produced this time (bounded memory): keeps the ones
+   * `encode` was asked for since the last call, and the ones `live` names (`${typeUrl} ${name}`).
+   */
   retainOnly(live: ReadonlySet<string>): void {
-    for (const key of this.byName.keys()) if (!live.has(key)) this.byName.delete(key);
+    for (const [typeUrl, byName] of this.byName) {
+      for (const [name, encoded] of byName) {
+        if (encoded.round !== this.round && !live.has(`${typeUrl} ${name}`)) byName.delete(name);
+      }
+    }
+    this.round++;
   }
+}
+
+// crypto.hash (Node >= 20.12) skips the Hash object of createHash: about half the cost for small inputs.
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'base64url') => string }
+).hash;
+
+/** A hash of the bytes: changes exactly when the resource does. */
+function versionOf(bytes: Uint8Array): string {
+  const digest = oneShotHash
+    ? oneShotHash('sha256', bytes, 'base64url')
+    : crypto.createHash('sha256').update(bytes).digest('base64url');
+  return digest.slice(0, 16);
+}
+
+/** A plain object of any realm (its prototype is null or has none): not a Buffer, a Date, a Map... */
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * Whether two JSON values encode to the same resource, checked without serializing either: the same
+ * members with the same values, in any order (protobuf encodes fields by number, and the order of map
+ * entries carries no meaning); a member set to undefined is absent, as in proto3 JSON. Numbers compare
+ * exactly (0 and -0 differ: a google.protobuf.Value keeps the sign). Anything other than plain objects,
+ * arrays and primitives (a Buffer, a Date...) is only the same as itself. Exits at the first difference.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return a !== 0 || Object.is(a, b);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b);
+  }
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  // Every member of x is in y; then y has no other member when it has as many.
+  let members = 0;
+  for (const key in x) {
+    const value = x[key];
+    if (value === undefined) {
+      if (y[key] !== undefined) return false;
+    } else {
+      if (!sameJson(value, y[key])) return false;
+      members++;
+    }
+  }
+  for (const key in y) if (y[key] !== undefined) members--;
+  return members === 0;
 }

@@ -113,25 +113,92 @@ export const SUPPORTED_RULES: ReadonlySet<string> = new Set(
 );
 
 type Rules = Record<string, unknown>;
-type Report = (path: string, message: string) => void;
 /** Checks one present value (JSON). */
-type Check = (value: unknown, path: string, out: string[]) => void;
+type Check = (value: unknown, w: Walk) => void;
+/** Checks an absent field. */
+type AbsentCheck = (w: Walk) => void;
+
+/** A map entry on the path: `["key"]`, and ` (key)` when the key itself is being checked. */
+class MapKeySegment {
+  constructor(
+    readonly key: string,
+    readonly isKey: boolean,
+  ) {}
+}
+
+/**
+ * One validation: the violations found so far and the path of the value being checked, kept as a
+ * stack of segments (field JSON names, list indexes, map keys) that is only turned into text when a
+ * violation is reported.
+ */
+class Walk {
+  private out: string[] | undefined;
+  private readonly segments: (string | number | MapKeySegment)[] = [];
+
+  /** Starts a validation. */
+  start(): void {
+    this.out = undefined;
+    this.segments.length = 0;
+  }
+
+  /** The violations found since `start`. */
+  violations(): string[] {
+    const out = this.out ?? [];
+    this.out = undefined;
+    return out;
+  }
+
+  enter(segment: string | number | MapKeySegment): void {
+    this.segments.push(segment);
+  }
+
+  leave(): void {
+    this.segments.pop();
+  }
+
+  /** Reports a problem with the value at the current path. */
+  report(message: string): void {
+    (this.out ??= []).push(`${this.path() || '(root)'}: ${message}`);
+  }
+
+  /** Reports a problem with the member `name` of the current object. */
+  reportAt(name: string, message: string): void {
+    this.enter(name);
+    this.report(message);
+    this.leave();
+  }
+
+  private path(): string {
+    let path = '';
+    for (const segment of this.segments) {
+      if (typeof segment === 'string') path = path ? `${path}.${segment}` : segment;
+      else if (typeof segment === 'number') path += `[${segment}]`;
+      else path += `[${JSON.stringify(segment.key)}]${segment.isKey ? ' (key)' : ''}`;
+    }
+    return path;
+  }
+}
 
 interface ElementValidator {
-  /** The value is present (not undefined; null only where null is a value). */
-  readonly present: Check;
+  /** The value is present (not undefined; null only where null is a value); undefined when nothing is checked. */
+  readonly present: Check | undefined;
   /** The field is absent from the JSON. */
-  readonly absent?: (path: string, out: string[]) => void;
+  readonly absent: AbsentCheck | undefined;
 }
 
 interface FieldValidator {
   readonly jsonName: string;
   readonly protoName: string;
   readonly nullIsValue: boolean;
-  readonly present: Check;
-  readonly absent?: (path: string, out: string[]) => void;
+  /** Undefined when a present value has nothing to check (no rules on it or anywhere beneath it). */
+  readonly present: Check | undefined;
+  readonly absent: AbsentCheck | undefined;
   /** Index into MessageValidator.oneofs, -1 outside a (real) oneof. */
   readonly oneof: number;
+  /** The field's bit in the set of present fields that have an absent check (0: none, or more than 31 such fields). */
+  readonly absentBit: number;
+  /** Neither checked nor counted nor tracked: the key only has to be known. */
+  readonly inert: boolean;
 }
 
 interface OneofValidator {
@@ -143,16 +210,14 @@ interface OneofValidator {
 
 interface MessageValidator {
   readonly typeName: string;
-  /** Field by JSON and .proto name; null when the message's validation is disabled. */
-  readonly byKey: ReadonlyMap<string, FieldValidator | null>;
-  /** Fields whose absence can be a violation (proto3 defaults, required). */
+  /** Field by JSON and .proto name. */
+  readonly byKey: ReadonlyMap<string, FieldValidator>;
+  /** Fields whose absence is a violation (a default that breaks the rules, required). */
   readonly absentChecks: readonly FieldValidator[];
+  /** Whether the present fields with an absent check are tracked as bits (else looked up in the JSON). */
+  readonly absentBits: boolean;
   readonly oneofs: readonly OneofValidator[];
 }
-
-const join = (path: string, name: string): string => (path ? `${path}.${name}` : name);
-const push: (out: string[]) => Report = (out) => (path, message) =>
-  out.push(`${path || '(root)'}: ${message}`);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -290,6 +355,10 @@ function nanosFromRule(raw: unknown): bigint {
   return bigFromRule(raw.seconds ?? 0) * 1000000000n + bigFromRule(raw.nanos ?? 0);
 }
 
+const MAX_SAFE_NANOS = BigInt(Number.MAX_SAFE_INTEGER);
+/** Below this many seconds, seconds * 1e9 + nanos is a safe integer. */
+const MAX_SAFE_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1e9) - 1;
+
 const nanosOf = (t: { seconds: number; nanos: number }): bigint =>
   BigInt(t.seconds) * 1000000000n + BigInt(t.nanos);
 
@@ -338,8 +407,14 @@ function numericParser(kind: string): (value: unknown) => Cmp | string {
   }
   const [min, max] = INTEGER_LIMITS[kind];
   const big = INT64_KINDS.has(kind);
+  const minNumber = Number(min);
+  const maxNumber = Number(max);
   return (value) => {
     if (value === undefined) return big ? 0n : 0;
+    // A 32-bit kind given as a JSON number: no BigInt needed.
+    if (!big && typeof value === 'number' && Number.isInteger(value)) {
+      return value < minNumber || value > maxNumber ? `${show(value)} is out of range for ${kind}` : value;
+    }
     let n: bigint;
     if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
     else if (typeof value === 'string' && /^-?\d+$/.test(value)) n = BigInt(value);
@@ -357,24 +432,22 @@ function numericValidator(kind: string, rules: Rules): Check {
   const conv = (raw: unknown): Cmp => (big ? bigFromRule(raw) : Number(raw));
   const checks = comparableChecks(rules, conv, (v) => v.toString());
   const ignoreEmpty = rules.ignore_empty === true;
-  return (value, path, out) => {
+  return (value, w) => {
     const v = parse(value);
-    if (typeof v === 'string') return void out.push(`${path}: ${v}`);
+    if (typeof v === 'string') return w.report(v);
     if (ignoreEmpty && (v === 0 || v === 0n)) return;
     for (const check of checks) {
       const problem = check(v);
-      if (problem) out.push(`${path}: ${problem}`);
+      if (problem) w.report(problem);
     }
   };
 }
 
 function boolValidator(rules: Rules): Check {
-  return (value, path, out) => {
-    if (value !== undefined && typeof value !== 'boolean')
-      return void out.push(`${path}: invalid bool ${show(value)}`);
+  return (value, w) => {
+    if (value !== undefined && typeof value !== 'boolean') return w.report(`invalid bool ${show(value)}`);
     const v = value ?? false;
-    if (rules.const !== undefined && v !== rules.const)
-      out.push(`${path}: value must equal ${show(rules.const)}`);
+    if (rules.const !== undefined && v !== rules.const) w.report(`value must equal ${show(rules.const)}`);
   };
 }
 
@@ -549,14 +622,13 @@ function stringValidator(rules: Rules, where: string): Check {
     }
   }
   const ignoreEmpty = rules.ignore_empty === true;
-  return (value, path, out) => {
-    if (value !== undefined && typeof value !== 'string')
-      return void out.push(`${path}: invalid string ${show(value)}`);
+  return (value, w) => {
+    if (value !== undefined && typeof value !== 'string') return w.report(`invalid string ${show(value)}`);
     const v = value ?? '';
     if (ignoreEmpty && v === '') return;
     for (const check of checks) {
       const problem = check(v);
-      if (problem) out.push(`${path}: ${problem}`);
+      if (problem) w.report(problem);
     }
   };
 }
@@ -628,17 +700,17 @@ function bytesValidator(rules: Rules, where: string): Check {
   if (rules.ipv6 === true)
     add((v) => (v.length === 16 ? undefined : 'value must be a valid IPv6 address in byte format'));
   const ignoreEmpty = rules.ignore_empty === true;
-  return (value, path, out) => {
+  return (value, w) => {
     let v: Buffer;
     try {
       v = value === undefined ? Buffer.alloc(0) : Buffer.from(parseBase64(value));
     } catch {
-      return void out.push(`${path}: invalid bytes ${show(value)}`);
+      return w.report(`invalid bytes ${show(value)}`);
     }
     if (ignoreEmpty && v.length === 0) return;
     for (const check of checks) {
       const problem = check(v);
-      if (problem) out.push(`${path}: ${problem}`);
+      if (problem) w.report(problem);
     }
   };
 }
@@ -669,18 +741,18 @@ function enumValidator(e: protobuf.Enum, rules: Rules, where: string): Check {
     const names = list.map((n) => info.byNumber.get(n) ?? n);
     checks.push((n) => (list.includes(n) ? `value must not be in list ${show(names)}` : undefined));
   }
-  return (value, path, out) => {
+  return (value, w) => {
     let n: number;
     if (value === undefined || (value === null && info.name === 'google.protobuf.NullValue')) n = 0;
     else if (typeof value === 'string') {
       const found = info.byName.get(value);
-      if (found === undefined) return void out.push(`${path}: unknown ${info.name} value ${show(value)}`);
+      if (found === undefined) return w.report(`unknown ${info.name} value ${show(value)}`);
       n = found;
     } else if (typeof value === 'number' && Number.isInteger(value)) n = value;
-    else return void out.push(`${path}: invalid enum value ${show(value)}`);
+    else return w.report(`invalid enum value ${show(value)}`);
     for (const check of checks) {
       const problem = check(n);
-      if (problem) out.push(`${path}: ${problem}`);
+      if (problem) w.report(problem);
     }
   };
 }
@@ -691,7 +763,17 @@ function enumValidator(e: protobuf.Enum, rules: Rules, where: string): Check {
 function timeValidator(kind: 'duration' | 'timestamp', rules: Rules): Check {
   const parse = kind === 'duration' ? parseDuration : parseTimestamp;
   const display = kind === 'duration' ? displayDuration : displayTimestamp;
-  const checks = comparableChecks(rules, nanosFromRule, display);
+  // Nanoseconds as plain numbers when every bound is a safe integer (the usual "gt 0s"): no BigInt
+  // per value. A value past 2^53 ns (104 days) then compares as a rounded number: still above (or
+  // below) every bound, and equal to none.
+  const bounds = [rules.const, rules.lt, rules.lte, rules.gt, rules.gte, ...toArray(rules.in)]
+    .concat(toArray(rules.not_in))
+    .filter((raw) => raw !== undefined)
+    .map(nanosFromRule);
+  const numeric = bounds.every((b) => b >= -MAX_SAFE_NANOS && b <= MAX_SAFE_NANOS);
+  const checks = numeric
+    ? comparableChecks(rules, (raw) => Number(nanosFromRule(raw)), display)
+    : comparableChecks(rules, nanosFromRule, display);
   const nowChecks: ((v: bigint, now: bigint) => string | undefined)[] = [];
   if (rules.lt_now === true)
     nowChecks.push((v, now) => (v < now ? undefined : 'value must be less than now'));
@@ -704,19 +786,26 @@ function timeValidator(kind: 'duration' | 'timestamp', rules: Rules): Check {
       return delta <= within ? undefined : `value must be within ${displayDuration(within)} of now`;
     });
   }
-  return (value, path, out) => {
+  return (value, w) => {
     const parsed = typeof value === 'string' ? parse(value) : undefined;
-    if (!parsed) return void out.push(`${path}: invalid ${kind} ${show(value)}`);
-    const v = nanosOf(parsed);
-    for (const check of checks) {
-      const problem = check(v);
-      if (problem) out.push(`${path}: ${problem}`);
+    if (!parsed) return w.report(`invalid ${kind} ${show(value)}`);
+    if (checks.length) {
+      const v = !numeric
+        ? nanosOf(parsed)
+        : Math.abs(parsed.seconds) < MAX_SAFE_SECONDS
+          ? parsed.seconds * 1000000000 + parsed.nanos
+          : Number(nanosOf(parsed));
+      for (const check of checks) {
+        const problem = check(v);
+        if (problem) w.report(problem);
+      }
     }
     if (nowChecks.length) {
+      const v = nanosOf(parsed);
       const now = BigInt(Date.now()) * 1000000n;
       for (const check of nowChecks) {
         const problem = check(v, now);
-        if (problem) out.push(`${path}: ${problem}`);
+        if (problem) w.report(problem);
       }
     }
   };
@@ -725,12 +814,11 @@ function timeValidator(kind: 'duration' | 'timestamp', rules: Rules): Check {
 function anyValidator(rules: Rules): Check {
   const allowed = rules.in !== undefined ? toArray(rules.in).map(String) : undefined;
   const forbidden = rules.not_in !== undefined ? toArray(rules.not_in).map(String) : undefined;
-  return (value, path, out) => {
+  return (value, w) => {
     const typeUrl = isPlainObject(value) ? value['@type'] : undefined;
     if (typeof typeUrl !== 'string') return; // reported by the payload walk
-    if (allowed && !allowed.includes(typeUrl)) out.push(`${path}: type URL must be in list ${show(allowed)}`);
-    if (forbidden && forbidden.includes(typeUrl))
-      out.push(`${path}: type URL must not be in list ${show(forbidden)}`);
+    if (allowed && !allowed.includes(typeUrl)) w.report(`type URL must be in list ${show(allowed)}`);
+    if (forbidden && forbidden.includes(typeUrl)) w.report(`type URL must not be in list ${show(forbidden)}`);
   };
 }
 
@@ -800,31 +888,33 @@ function compileElement(
     }
     const skip = ruleOf('message')?.skip === true;
     const nested = skip ? undefined : nestedValidator(resolved);
-    const present: Check = (value, path, out) => {
-      for (const check of typeRules) check(value, path, out);
-      nested?.(value, path, out);
-    };
+    let present: Check | undefined;
+    if (typeRules.length === 0) present = nested;
+    else if (typeRules.length === 1 && !nested) present = typeRules[0];
+    else {
+      const all = nested ? [...typeRules, nested] : typeRules;
+      present = (value, w) => {
+        for (const check of all) check(value, w);
+      };
+    }
     return {
       present,
       // A oneof member's rules (required included) only apply when that member is the one set.
-      absent:
-        requiredBy && !presenceTracked
-          ? (path, out) => void out.push(`${path}: value is required`)
-          : undefined,
+      absent: requiredBy && !presenceTracked ? (w) => w.report('value is required') : undefined,
     };
   }
 
   const kind = resolved instanceof protobuf.Enum ? 'enum' : type;
   only(kind);
-  const check = scalarValidator(type, resolved, ruleOf(kind) ?? {}, where);
   if (!rules) {
-    // No rules: still report values of the wrong JSON type.
-    return { present: check };
+    // No rules: nothing to check (proto-json rejects a value of the wrong JSON type when encoding).
+    return { present: undefined, absent: undefined };
   }
+  const check = scalarValidator(type, resolved, ruleOf(kind) ?? {}, where);
   return {
     present: check,
     // proto3: an unset scalar is its default value; a oneof member / optional field is simply unset.
-    absent: presenceTracked ? undefined : (path, out) => check(undefined, path, out),
+    absent: presenceTracked ? undefined : (w) => check(undefined, w),
   };
 }
 
@@ -848,26 +938,38 @@ function scalarValidator(
   }
 }
 
-/** Validation of a present message value by its own type (Any: by the payload's @type). */
+/**
+ * Validation of a present message value by its own type (Any: by the payload's @type); undefined when
+ * the type has no rules anywhere beneath it, so the walk never enters such a subtree.
+ */
 function nestedValidator(type: protobuf.Type): Check | undefined {
   const name = typeNameOf(type);
   if (name === 'google.protobuf.Any') {
-    return (value, path, out) => {
-      if (!isPlainObject(value)) return void out.push(`${path}: expected an object (google.protobuf.Any)`);
+    // Payload validators by type URL; null: a known type with nothing to check.
+    const payloads = new Map<string, MessageValidator | null>();
+    return (value, w) => {
+      if (!isPlainObject(value)) return w.report('expected an object (google.protobuf.Any)');
       const typeUrl = value['@type'];
       if (typeof typeUrl !== 'string' || typeUrl === '')
-        return void out.push(`${path}: google.protobuf.Any needs a "@type"`);
-      const inner = typeForUrl(typeUrl);
-      if (!inner) return void out.push(`${path}: unknown Any type ${show(typeUrl)}`);
-      if (hasSpecialJson(inner)) return; // a well-known payload under "value" has no rules of its own
-      validateInto(inner, value, path, out, '@type');
+        return w.report('google.protobuf.Any needs a "@type"');
+      let payload = payloads.get(typeUrl);
+      if (payload === undefined) {
+        const inner = typeForUrl(typeUrl);
+        if (!inner) return w.report(`unknown Any type ${show(typeUrl)}`);
+        // A well-known payload under "value" has no rules of its own.
+        payload = hasSpecialJson(inner) || !hasRulesBeneath(inner) ? null : compileMessage(inner);
+        payloads.set(typeUrl, payload);
+      }
+      if (payload) validateObject(payload, value, w, '@type');
     };
   }
-  if (hasSpecialJson(type)) return undefined; // wrappers, Struct, Value, Duration... carry no nested rules
-  return (value, path, out) => validateInto(type, value, path, out, undefined);
+  // Wrappers, Struct, Value, Duration... carry no nested rules.
+  if (hasSpecialJson(type) || !hasRulesBeneath(type)) return undefined;
+  let validator: MessageValidator | undefined;
+  return (value, w) => validateObject((validator ??= compileMessage(type)), value, w, undefined);
 }
 
-function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof'> {
+function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof' | 'absentBit' | 'inert'> {
   field.resolve();
   const where = typeNameOf(field);
   const rules = fieldRulesOf(field);
@@ -896,33 +998,45 @@ function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof'> {
       `${where} (values)`,
       false,
     ).present;
+    // Without map rules and with nothing to check in keys or values, the map is not walked.
+    if (!rules && !keys && !values) return { ...base, present: undefined, absent: undefined };
     const min = r.min_pairs !== undefined ? Number(r.min_pairs) : undefined;
     const max = r.max_pairs !== undefined ? Number(r.max_pairs) : undefined;
     const noSparse = r.no_sparse === true;
     const ignoreEmpty = r.ignore_empty === true;
     const keyJson = (key: string): unknown =>
       keyType === 'bool' ? (key === 'true' ? true : key === 'false' ? false : key) : key;
-    const check: Check = (value, path, out) => {
+    const check: Check = (value, w) => {
       const map = value === undefined ? {} : value;
-      if (!isPlainObject(map)) return void out.push(`${path}: expected an object (map), got ${show(value)}`);
+      if (!isPlainObject(map)) return w.report(`expected an object (map), got ${show(value)}`);
       const entries = Object.keys(map);
       if (ignoreEmpty && entries.length === 0) return;
-      if (min !== undefined && entries.length < min)
-        out.push(`${path}: value must contain at least ${min} pair(s)`);
+      if (min !== undefined && entries.length < min) w.report(`value must contain at least ${min} pair(s)`);
       if (max !== undefined && entries.length > max)
-        out.push(`${path}: value must contain no more than ${max} pair(s)`);
+        w.report(`value must contain no more than ${max} pair(s)`);
       for (const key of entries) {
-        const at = `${path}[${JSON.stringify(key)}]`;
-        keys(keyJson(key), `${at} (key)`, out);
+        if (keys) {
+          w.enter(new MapKeySegment(key, true));
+          keys(keyJson(key), w);
+          w.leave();
+        }
         const element = map[key];
         if (element === null && !nullIsValue) {
-          if (noSparse) out.push(`${at}: sparse maps are not allowed`);
+          if (noSparse) {
+            w.enter(new MapKeySegment(key, false));
+            w.report('sparse maps are not allowed');
+            w.leave();
+          }
           continue;
         }
-        values(element, at, out);
+        if (values) {
+          w.enter(new MapKeySegment(key, false));
+          values(element, w);
+          w.leave();
+        }
       }
     };
-    return { ...base, present: check, absent: (path, out) => check(undefined, path, out) };
+    return { ...base, present: check, absent: rules ? (w) => check(undefined, w) : undefined };
   }
 
   if (field.repeated) {
@@ -939,33 +1053,36 @@ function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof'> {
       `${where} (items)`,
       false,
     ).present;
+    // Without repeated rules and with nothing to check in the items, the list is not walked.
+    if (!rules && !item) return { ...base, present: undefined, absent: undefined };
     const min = r.min_items !== undefined ? Number(r.min_items) : undefined;
     const max = r.max_items !== undefined ? Number(r.max_items) : undefined;
     const unique = r.unique === true;
     const ignoreEmpty = r.ignore_empty === true;
     const uniqueKey = uniqueKeyOf(field);
-    const check: Check = (value, path, out) => {
+    const check: Check = (value, w) => {
       const list = value === undefined ? [] : value;
-      if (!Array.isArray(list)) return void out.push(`${path}: expected an array, got ${show(value)}`);
+      if (!Array.isArray(list)) return w.report(`expected an array, got ${show(value)}`);
       if (ignoreEmpty && list.length === 0) return;
-      if (min !== undefined && list.length < min)
-        out.push(`${path}: value must contain at least ${min} item(s)`);
-      if (max !== undefined && list.length > max)
-        out.push(`${path}: value must contain no more than ${max} item(s)`);
+      if (min !== undefined && list.length < min) w.report(`value must contain at least ${min} item(s)`);
+      if (max !== undefined && list.length > max) w.report(`value must contain no more than ${max} item(s)`);
       const seen = unique ? new Set<string>() : undefined;
-      list.forEach((element, i) => {
-        const at = `${path}[${i}]`;
-        if (element === null && !nullIsValue)
-          return void out.push(`${at}: null is not allowed in a repeated field`);
-        if (seen) {
-          const key = uniqueKey(element);
-          if (seen.has(key)) out.push(`${at}: repeated value must contain unique items`);
-          seen.add(key);
+      for (let i = 0; i < list.length; i++) {
+        const element: unknown = list[i];
+        w.enter(i);
+        if (element === null && !nullIsValue) w.report('null is not allowed in a repeated field');
+        else {
+          if (seen) {
+            const key = uniqueKey(element);
+            if (seen.has(key)) w.report('repeated value must contain unique items');
+            seen.add(key);
+          }
+          item?.(element, w);
         }
-        item(element, at, out);
-      });
+        w.leave();
+      }
     };
-    return { ...base, present: check, absent: (path, out) => check(undefined, path, out) };
+    return { ...base, present: check, absent: rules ? (w) => check(undefined, w) : undefined };
   }
 
   const element = compileElement(field.type, resolved, rules, where, field.partOf != null);
@@ -985,85 +1102,242 @@ function uniqueKeyOf(field: protobuf.Field): (element: unknown) => string {
   return (element) => JSON.stringify(element);
 }
 
+const isDisabled = (type: protobuf.Type): boolean => {
+  const options = type.options ?? {};
+  return options['(validate.disabled)'] === true || options['(validate.ignored)'] === true;
+};
+
+/** Oneofs written in the .proto (not the synthetic ones of proto3 `optional`). */
+const realOneofs = (type: protobuf.Type): protobuf.OneOf[] =>
+  type.oneofsArray.filter((oneof) => !oneof.isProto3Optional);
+
+/** Whether a message of this type has rules of its own: on a field, on a oneof (required), or an Any field (whose payload may have rules). */
+function hasOwnRules(type: protobuf.Type): boolean {
+  if (isDisabled(type)) return false;
+  if (realOneofs(type).some((oneof) => oneof.options?.['(validate.required)'] === true)) return true;
+  for (const field of type.fieldsArray) {
+    if (fieldRulesOf(field) !== undefined) return true;
+    field.resolve();
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Type && typeNameOf(resolved) === 'google.protobuf.Any') return true;
+  }
+  return false;
+}
+
+/** Ordinary message types the walk descends into from a message of `type` (map values and list items included). */
+function nestedTypes(type: protobuf.Type): protobuf.Type[] {
+  if (isDisabled(type)) return [];
+  const out: protobuf.Type[] = [];
+  for (const field of type.fieldsArray) {
+    field.resolve();
+    const resolved = field.resolvedType;
+    if (!(resolved instanceof protobuf.Type) || hasSpecialJson(resolved)) continue;
+    const rules = fieldRulesOf(field);
+    if (isPlainObject(rules?.message) && rules.message.skip === true) continue;
+    out.push(resolved);
+  }
+  return out;
+}
+
+const rulesBeneath = new WeakMap<protobuf.Type, boolean>();
+
+/**
+ * Whether validating a message of `type` can report anything: it or a message type reachable from it
+ * has rules. Computed for the whole reachable graph at once (recursive types included): a type needs
+ * walking exactly when it reaches a type with rules of its own.
+ */
+export function hasRulesBeneath(type: protobuf.Type): boolean {
+  const known = rulesBeneath.get(type);
+  if (known !== undefined) return known;
+  // An Any's payload can be of any type.
+  if (typeNameOf(type) === 'google.protobuf.Any') {
+    rulesBeneath.set(type, true);
+    return true;
+  }
+  // Every type reachable from `type` whose answer is not known yet, with reverse edges.
+  const reached = new Set<protobuf.Type>([type]);
+  const parents = new Map<protobuf.Type, protobuf.Type[]>();
+  const pending = [type];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    for (const child of nestedTypes(next)) {
+      if (rulesBeneath.has(child)) {
+        if (rulesBeneath.get(child)) (parents.get(child) ?? parents.set(child, []).get(child)!).push(next);
+        continue;
+      }
+      (parents.get(child) ?? parents.set(child, []).get(child)!).push(next);
+      if (!reached.has(child)) {
+        reached.add(child);
+        pending.push(child);
+      }
+    }
+  }
+  // Types with rules, and already-known types that have rules beneath, mark everything that reaches them.
+  const marked = new Set<protobuf.Type>();
+  const queue: protobuf.Type[] = [];
+  for (const t of reached) if (hasOwnRules(t)) queue.push(t);
+  for (const t of parents.keys()) if (!reached.has(t) && rulesBeneath.get(t)) queue.push(t);
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    for (const parent of parents.get(next) ?? []) {
+      if (!marked.has(parent)) {
+        marked.add(parent);
+        queue.push(parent);
+      }
+    }
+    if (reached.has(next)) marked.add(next);
+  }
+  for (const t of reached) rulesBeneath.set(t, marked.has(t));
+  return marked.has(type);
+}
+
 const validators = new WeakMap<protobuf.Type, MessageValidator>();
 
 function compileMessage(type: protobuf.Type): MessageValidator {
   let validator = validators.get(type);
   if (validator) return validator;
-  const options = type.options ?? {};
-  const disabled = options['(validate.disabled)'] === true || options['(validate.ignored)'] === true;
-  const oneofs = type.oneofsArray.filter((oneof) => !oneof.isProto3Optional);
-  const byKey = new Map<string, FieldValidator | null>();
+  // A disabled message still knows its field names (unknown keys are reported) but checks nothing.
+  const disabled = isDisabled(type);
+  const oneofs = disabled ? [] : realOneofs(type);
+  const compiled = type.fieldsArray.map((field) => {
+    if (disabled) {
+      return {
+        jsonName: jsonNameOf(field),
+        protoName: protoNameOf(field),
+        nullIsValue: false,
+        present: undefined,
+        absent: undefined,
+        oneof: -1,
+      };
+    }
+    const checks = compileField(field);
+    return {
+      ...checks,
+      // An absent field is checked as its default value, which reports the same every time: most
+      // defaults pass their rules (0 is a defined enum value...), and then absence needs no check.
+      absent: checks.absent && reportsWhenAbsent(checks.absent) ? checks.absent : undefined,
+      oneof: field.partOf ? oneofs.indexOf(field.partOf) : -1,
+    };
+  });
+  const absentCount = compiled.filter((field) => field.absent).length;
+  const absentBits = absentCount <= 31;
+  const byKey = new Map<string, FieldValidator>();
   const absentChecks: FieldValidator[] = [];
-  for (const field of type.fieldsArray) {
-    // A disabled message still knows its field names (unknown keys are reported) but checks nothing.
-    const compiled = disabled
-      ? null
-      : { ...compileField(field), oneof: field.partOf ? oneofs.indexOf(field.partOf) : -1 };
-    byKey.set(jsonNameOf(field), compiled);
-    byKey.set(protoNameOf(field), compiled);
-    if (compiled?.absent) absentChecks.push(compiled);
+  for (const field of compiled) {
+    const absentBit = field.absent && absentBits ? 1 << absentChecks.length : 0;
+    const validator: FieldValidator = {
+      ...field,
+      absentBit,
+      inert: field.present === undefined && field.oneof < 0 && absentBit === 0,
+    };
+    byKey.set(validator.jsonName, validator);
+    byKey.set(validator.protoName, validator);
+    if (validator.absent) absentChecks.push(validator);
   }
   validator = {
     typeName: typeNameOf(type),
     byKey,
     absentChecks,
-    oneofs: disabled
-      ? []
-      : oneofs.map((oneof) => ({
-          name: oneof.name,
-          required: oneof.options?.['(validate.required)'] === true,
-          names: oneof.fieldsArray.map(jsonNameOf).join(', '),
-        })),
+    absentBits,
+    oneofs: oneofs.map((oneof) => ({
+      name: oneof.name,
+      required: oneof.options?.['(validate.required)'] === true,
+      names: oneof.fieldsArray.map(jsonNameOf).join(', '),
+    })),
   };
   validators.set(type, validator);
   return validator;
 }
 
+function reportsWhenAbsent(absent: AbsentCheck): boolean {
+  const probe = new Walk();
+  absent(probe);
+  return probe.violations().length > 0;
+}
+
 const isAbsent = (value: unknown, field: FieldValidator): boolean =>
   value === undefined || (value === null && !field.nullIsValue);
 
-function validateInto(
-  type: protobuf.Type,
+function validateObject(
+  validator: MessageValidator,
   json: unknown,
-  path: string,
-  out: string[],
+  w: Walk,
   skipKey: string | undefined,
 ): void {
-  const validator = compileMessage(type);
-  if (!isPlainObject(json))
-    return void push(out)(path, `expected an object (${validator.typeName}), got ${show(json)}`);
-  let oneofCounts: number[] | undefined;
+  if (!isPlainObject(json)) return w.report(`expected an object (${validator.typeName}), got ${show(json)}`);
+  const byKey = validator.byKey;
+  // Oneofs with a member set, and with more than one (bits by oneof index, modulo 31).
+  let oneofSet = 0;
+  let oneofTwice = 0;
+  let presentBits = 0;
   for (const key in json) {
-    const field = validator.byKey.get(key);
+    const field = byKey.get(key);
     if (field === undefined) {
-      if (key !== skipKey) out.push(`${join(path, key)}: unknown field of ${validator.typeName}`);
+      if (key !== skipKey) w.reportAt(key, `unknown field of ${validator.typeName}`);
       continue;
     }
+    if (field.inert) continue;
     const value = json[key];
-    if (field === null || isAbsent(value, field)) continue;
+    if (isAbsent(value, field)) continue;
     // Given under both names: proto-json rejects that; check the JSON-named one only.
     if (key !== field.jsonName && json[field.jsonName] !== undefined) continue;
-    field.present(value, join(path, field.jsonName), out);
-    if (field.oneof >= 0) (oneofCounts ??= [])[field.oneof] = (oneofCounts[field.oneof] ?? 0) + 1;
+    if (field.present) {
+      w.enter(field.jsonName);
+      field.present(value, w);
+      w.leave();
+    }
+    if (field.oneof >= 0) {
+      const bit = 1 << (field.oneof % 31);
+      oneofTwice |= oneofSet & bit;
+      oneofSet |= bit;
+    }
+    presentBits |= field.absentBit;
   }
-  for (const field of validator.absentChecks) {
-    let value = json[field.jsonName];
-    if (value === undefined && field.protoName !== field.jsonName) value = json[field.protoName];
-    if (isAbsent(value, field)) field.absent!(join(path, field.jsonName), out);
+  const absentChecks = validator.absentChecks;
+  for (let i = 0; i < absentChecks.length; i++) {
+    const field = absentChecks[i];
+    if (validator.absentBits) {
+      if (presentBits & field.absentBit) continue;
+    } else {
+      let value = json[field.jsonName];
+      if (value === undefined && field.protoName !== field.jsonName) value = json[field.protoName];
+      if (!isAbsent(value, field)) continue;
+    }
+    w.enter(field.jsonName);
+    field.absent!(w);
+    w.leave();
   }
-  validator.oneofs.forEach((oneof, i) => {
-    const count = oneofCounts?.[i] ?? 0;
-    if (count > 1) out.push(`${join(path, oneof.name)}: only one of [${oneof.names}] may be set`);
-    else if (count === 0 && oneof.required)
-      out.push(`${join(path, oneof.name)}: one of [${oneof.names}] is required`);
-  });
+  const oneofs = validator.oneofs;
+  for (let i = 0; i < oneofs.length; i++) {
+    const oneof = oneofs[i];
+    const bit = 1 << (i % 31);
+    // Past 31 oneofs bits are shared: count the members then.
+    const count =
+      oneofs.length > 31 ? countSet(validator, json, i) : oneofTwice & bit ? 2 : oneofSet & bit ? 1 : 0;
+    if (count > 1) w.reportAt(oneof.name, `only one of [${oneof.names}] may be set`);
+    else if (count === 0 && oneof.required) w.reportAt(oneof.name, `one of [${oneof.names}] is required`);
+  }
+}
+
+/** How many members of oneof `index` are set (as the walk counts them). */
+function countSet(validator: MessageValidator, json: Record<string, unknown>, index: number): number {
+  let count = 0;
+  for (const key in json) {
+    const field = validator.byKey.get(key);
+    if (!field || field.oneof !== index || isAbsent(json[key], field)) continue;
+    if (key !== field.jsonName && json[field.jsonName] !== undefined) continue;
+    count++;
+  }
+  return count;
 }
 
 /**
  * Checks proto3 JSON against the PGV rules of `messageName`. Returns one human-readable line per
  * violation (`path: problem`), empty when valid. Throws PgvRuleError if the protos use a rule this
  * checker does not implement.
+ *
+ * The walk follows the rules: it checks every key of the message and of each nested message that has
+ * rules somewhere beneath it (unknown keys, wrong JSON types of checked values), and never enters
+ * values with nothing to check (no rules on them or beneath them). Malformed JSON there is proto-json's
+ * to reject when the message is encoded.
  */
 export function validateMessage(messageName: string, json: Record<string, unknown>): string[] {
   const type = lookupMessageType(messageName);
@@ -1073,7 +1347,12 @@ export function validateMessage(messageName: string, json: Record<string, unknow
 
 /** validateMessage for a protobufjs Type already in hand. */
 export function validateType(type: protobuf.Type, json: unknown): string[] {
-  const out: string[] = [];
-  validateInto(type, json, '', out, undefined);
-  return out;
+  const validator = compileMessage(type);
+  const w = walk;
+  w.start();
+  validateObject(validator, json, w, undefined);
+  return w.violations();
 }
+
+/** The walk of every validateType call (validation is synchronous and never nested). */
+const walk = new Walk();

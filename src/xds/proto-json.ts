@@ -5,11 +5,13 @@ import { typeUrlOf } from './type-urls';
 /**
  * A strict proto3 JSON codec over the protobufjs types of `envoyRoot()`.
  *
- * Encoding walks the JSON once, turning it into the plain object shape protobufjs' generated
- * `Type.encode` consumes (enums as numbers, int64 as numbers or {low, high} bits, bytes as
- * Uint8Array, Any as {type_url, value} with the payload already encoded), rejecting anything a strict
- * proto3 JSON parser would reject. Decoding checks the wire bytes for fields the schema does not know
- * (protobufjs silently skips them), lets protobufjs decode, then prints canonical proto3 JSON.
+ * Encoding walks the JSON once, rejecting anything a strict proto3 JSON parser would reject, and
+ * writes the wire bytes as it goes (`encodeJson`, `encodeType`): the bytes protobufjs' generated
+ * `Type.encode` writes for the plain object `toEncodable` builds from the same JSON (enums as
+ * numbers, int64 as numbers or {low, high} bits, bytes as Uint8Array, Any as {type_url, value} with
+ * the payload already encoded), without building that object. Decoding checks the wire bytes for
+ * fields the schema does not know (protobufjs silently skips them), lets protobufjs decode, then
+ * prints canonical proto3 JSON.
  */
 
 export class ProtoJsonError extends Error {
@@ -412,21 +414,41 @@ function enumConv(e: protobuf.Enum): Conv {
 // Durations, timestamps, field masks
 
 const MAX_DURATION_SECONDS = 315576000000;
-const DURATION = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
 
 export interface SecondsNanos {
   seconds: number;
   nanos: number;
 }
 
-/** Parses a proto3 JSON duration ("1.5s", "-0.250s"); undefined if malformed or out of range. */
+/**
+ * Parses a proto3 JSON duration ("1.5s", "-0.250s": `-?\d+(\.\d{1,9})?s`); undefined if malformed or
+ * out of range. A scan rather than a RegExp: every cluster and most routes carry one.
+ */
 export function parseDuration(text: string): SecondsNanos | undefined {
-  const m = DURATION.exec(text);
-  if (!m) return undefined;
-  const seconds = Number(m[2]);
-  const nanos = m[3] ? Number(m[3].padEnd(9, '0')) : 0;
-  if (seconds > MAX_DURATION_SECONDS) return undefined;
-  return m[1] ? { seconds: -seconds || 0, nanos: -nanos || 0 } : { seconds, nanos };
+  const n = text.length;
+  const negative = n > 0 && text.charCodeAt(0) === 45; // -
+  let i = negative ? 1 : 0;
+  const start = i;
+  let seconds = 0;
+  for (; i < n; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) break;
+    seconds = seconds * 10 + digit;
+  }
+  if (i === start) return undefined;
+  let nanos = 0;
+  if (i < n && text.charCodeAt(i) === 46) {
+    const fraction = ++i;
+    for (; i < n; i++) {
+      const digit = text.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) break;
+      nanos = nanos * 10 + digit;
+    }
+    if (i === fraction || i - fraction > 9) return undefined;
+    nanos *= 10 ** (9 - (i - fraction));
+  }
+  if (i !== n - 1 || text.charCodeAt(i) !== 115 /* s */ || seconds > MAX_DURATION_SECONDS) return undefined;
+  return negative ? { seconds: -seconds || 0, nanos: -nanos || 0 } : { seconds, nanos };
 }
 
 function fraction(nanos: number): string {
@@ -524,13 +546,54 @@ const enum Enc {
   Map,
 }
 
+/** How a converted scalar or enum value is written on the wire (protobufjs' Writer method of that name). */
+const enum Scalar {
+  None,
+  Double,
+  Float,
+  Int32,
+  Uint32,
+  Sint32,
+  Fixed32,
+  Sfixed32,
+  Int64,
+  Uint64,
+  Sint64,
+  Fixed64,
+  Sfixed64,
+  Bool,
+  String,
+  Bytes,
+}
+
+const SCALARS: Record<string, Scalar> = {
+  double: Scalar.Double,
+  float: Scalar.Float,
+  int32: Scalar.Int32,
+  uint32: Scalar.Uint32,
+  sint32: Scalar.Sint32,
+  fixed32: Scalar.Fixed32,
+  sfixed32: Scalar.Sfixed32,
+  int64: Scalar.Int64,
+  uint64: Scalar.Uint64,
+  sint64: Scalar.Sint64,
+  fixed64: Scalar.Fixed64,
+  sfixed64: Scalar.Sfixed64,
+  bool: Scalar.Bool,
+  string: Scalar.String,
+  bytes: Scalar.Bytes,
+};
+
 /** One field of a plan. Mutable only to attach the nested message plan the first time it is needed (recursive types). */
 class EncField {
   plan: EncPlan | undefined = undefined;
+  /** Position among the message's fields sorted by number: the order the wire encoder writes them in. */
+  order = -1;
   constructor(
     /** protobufjs' property name. */
     readonly name: string,
     readonly jsonName: string,
+    readonly protoName: string,
     readonly enc: Enc,
     /** Element converter (unused for Message / RepeatedMessage, and for maps of messages). */
     readonly conv: Conv,
@@ -540,6 +603,20 @@ class EncField {
     readonly nullIsValue: boolean,
     readonly oneof: number,
     readonly mapKey: ((key: string) => string) | undefined,
+    /** Writes a well-known type's value (its message content) in the wire encoder. */
+    readonly wkt: WireConv | undefined,
+    /** How the converted value (a map's value) is written; Scalar.None for messages. */
+    readonly scalar: Scalar,
+    /** Tag of one value: a list item, a map entry, a group start for groups. */
+    readonly tag: number,
+    /** A list of numbers or enums written as one length-delimited run. */
+    readonly packed: boolean,
+    /** A proto2 group: framed by start/end tags instead of a length. */
+    readonly group: boolean,
+    /** Map key and value: how the key is written, and their tags inside the entry. */
+    readonly keyScalar: Scalar,
+    readonly keyTag: number,
+    readonly valueTag: number,
   ) {}
 }
 
@@ -566,30 +643,58 @@ function encPlan(type: protobuf.Type): EncPlan {
   if (plan) return plan;
   const oneofs = type.oneofsArray;
   const fields = new Map<string, EncField>();
+  const all: EncField[] = [];
   for (const field of type.fieldsArray) {
     field.resolve();
     const resolved = field.resolvedType;
     // An ordinary message (not a well-known type with its own JSON form) is walked with its own plan.
     const messageType = resolved instanceof protobuf.Type && !hasSpecialJson(resolved) ? resolved : undefined;
+    const wktType = resolved instanceof protobuf.Type && !messageType ? resolved : undefined;
     let enc: Enc;
     if (field.map) enc = Enc.Map;
     else if (field.repeated) enc = messageType ? Enc.RepeatedMessage : Enc.Repeated;
     else if (messageType) enc = Enc.Message;
     else if (resolved instanceof protobuf.Type || field.hasPresence) enc = Enc.Presence;
     else enc = field.type === 'string' && !resolved ? Enc.ImplicitString : Enc.Implicit;
+    const scalar =
+      resolved instanceof protobuf.Type
+        ? Scalar.None
+        : resolved instanceof protobuf.Enum
+          ? Scalar.Int32
+          : SCALARS[field.type];
+    if (scalar === undefined) throw new Error(`proto-json: unsupported scalar type ${field.type}`);
+    const group = field.delimited && !field.map;
+    const valueWire = scalar === Scalar.None ? 2 : scalar === Scalar.Int32 ? 0 : WIRE_TYPES[field.type];
+    const keyType = field.map ? keyTypeOf(field) : undefined;
     const compiled = new EncField(
       field.name,
       jsonNameOf(field),
+      protoNameOf(field),
       enc,
       messageType ? unusedConv : elementConv(field),
       messageType,
       isNullValueType(resolved),
       field.partOf ? oneofs.indexOf(field.partOf) : -1,
-      field.map ? mapKeyConv(keyTypeOf(field)) : undefined,
+      keyType ? mapKeyConv(keyType) : undefined,
+      wktType ? wktWriter(wktType) : undefined,
+      scalar,
+      (field.id * 8 + (field.map ? 2 : group ? 3 : valueWire)) >>> 0,
+      field.repeated && field.packed && scalar !== Scalar.None && valueWire !== 2,
+      group,
+      keyType ? SCALARS[keyType] : Scalar.None,
+      keyType ? 8 + WIRE_TYPES[keyType] : 0,
+      keyType ? 16 + valueWire : 0,
     );
+    all.push(compiled);
     fields.set(compiled.jsonName, compiled);
-    fields.set(protoNameOf(field), compiled);
+    fields.set(compiled.protoName, compiled);
   }
+  // protobufjs writes fields by number ("known fields should be written sequentially by field number").
+  const ids = type.fieldsArray.map((field) => field.id);
+  all
+    .map((field, i) => ({ field, id: ids[i] }))
+    .sort((a, b) => a.id - b.id)
+    .forEach(({ field }, order) => (field.order = order));
   plan = { typeName: typeNameOf(type), fields, oneofNames: oneofs.map((o) => o.name) };
   encPlans.set(type, plan);
   return plan;
@@ -760,6 +865,686 @@ function encodeMap(field: EncField, value: Record<string, unknown>): Record<stri
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Encoding straight to wire bytes
+
+/** Writes a value of a well-known type (its message content, without tag or length). */
+type WireConv = (sink: Sink, v: unknown) => void;
+
+const INITIAL_SINK_BYTES = 64 * 1024;
+
+/**
+ * The bytes being written: one buffer reused by every encoding (encoding is synchronous), grown on
+ * demand. Each write is the one protobufjs' Writer makes for the same value (same varints, the same
+ * UTF-8 writer for short strings), so the bytes equal `Type.encode(toEncodable(...))`. A nested
+ * message reserves one byte for its length and moves its content when the length needs more.
+ */
+class Sink {
+  buf: Buffer = Buffer.allocUnsafe(INITIAL_SINK_BYTES);
+  pos = 0;
+
+  reserve(n: number): void {
+    if (this.pos + n > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+      this.buf.copy(next, 0, 0, this.pos);
+      this.buf = next;
+    }
+  }
+
+  uint32(v: number): void {
+    this.reserve(5);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v > 127) {
+      buf[pos++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /** 64 bits as unsigned 32-bit halves. */
+  varint64(lo: number, hi: number): void {
+    this.reserve(10);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (hi) {
+      buf[pos++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    while (lo > 127) {
+      buf[pos++] = (lo & 127) | 128;
+      lo >>>= 7;
+    }
+    buf[pos++] = lo;
+    this.pos = pos;
+  }
+
+  int32(v: number): void {
+    // A negative int32 is sign-extended to 64 bits (ten bytes).
+    if (v < 0) this.varint64(v >>> 0, 0xffffffff);
+    else this.uint32(v);
+  }
+
+  fixed32(v: number): void {
+    this.reserve(4);
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = v & 255;
+    buf[pos + 1] = (v >>> 8) & 255;
+    buf[pos + 2] = (v >>> 16) & 255;
+    buf[pos + 3] = v >>> 24;
+    this.pos = pos + 4;
+  }
+
+  float(v: number): void {
+    this.reserve(4);
+    this.pos = this.buf.writeFloatLE(v, this.pos);
+  }
+
+  double(v: number): void {
+    this.reserve(8);
+    this.pos = this.buf.writeDoubleLE(v, this.pos);
+  }
+
+  bool(v: boolean): void {
+    this.reserve(1);
+    this.buf[this.pos++] = v ? 1 : 0;
+  }
+
+  string(v: string): void {
+    const n = v.length;
+    if (n >= 40) {
+      const len = Buffer.byteLength(v);
+      this.uint32(len);
+      this.reserve(len);
+      this.pos += this.buf.write(v, this.pos, len, 'utf8');
+      return;
+    }
+    // At most 120 bytes: a one-byte length. ASCII first; anything else as protobufjs' utf8.write.
+    this.reserve(1 + n * 3);
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start + 1;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 128) break;
+      buf[pos++] = c;
+    }
+    if (i < n) {
+      pos = start + 1;
+      for (i = 0; i < n; i++) {
+        let c = v.charCodeAt(i);
+        if (c < 128) buf[pos++] = c;
+        else if (c < 2048) {
+          buf[pos++] = (c >> 6) | 192;
+          buf[pos++] = (c & 63) | 128;
+        } else if ((c & 0xfc00) === 0xd800 && i + 1 < n && (v.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+          c = 0x10000 + ((c & 0x03ff) << 10) + (v.charCodeAt(++i) & 0x03ff);
+          buf[pos++] = (c >> 18) | 240;
+          buf[pos++] = ((c >> 12) & 63) | 128;
+          buf[pos++] = ((c >> 6) & 63) | 128;
+          buf[pos++] = (c & 63) | 128;
+        } else {
+          buf[pos++] = (c >> 12) | 224;
+          buf[pos++] = ((c >> 6) & 63) | 128;
+          buf[pos++] = (c & 63) | 128;
+        }
+      }
+    }
+    buf[start] = pos - start - 1;
+    this.pos = pos;
+  }
+
+  bytes(v: Uint8Array): void {
+    const len = v.length;
+    this.uint32(len);
+    this.reserve(len);
+    this.buf.set(v, this.pos);
+    this.pos += len;
+  }
+
+  /** Starts a length-delimited value; returns where its content starts. */
+  begin(): number {
+    this.reserve(1);
+    return ++this.pos;
+  }
+
+  /** Writes the length of the value begun at `start`. */
+  end(start: number): void {
+    const len = this.pos - start;
+    if (len < 128) {
+      this.buf[start - 1] = len;
+      return;
+    }
+    const extra = (len < 0x4000 ? 2 : len < 0x200000 ? 3 : len < 0x10000000 ? 4 : 5) - 1;
+    this.reserve(extra);
+    this.buf.copyWithin(start + extra, start, this.pos);
+    const end = this.pos + extra;
+    this.pos = start - 1;
+    this.uint32(len);
+    this.pos = end;
+  }
+}
+
+let sink = new Sink();
+
+/** 64-bit values as unsigned halves, as protobufjs' LongBits.from makes them (numbers or {low, high}). */
+let bitsLo = 0;
+let bitsHi = 0;
+
+function setBits(v: unknown): void {
+  if (typeof v === 'number') {
+    if (v === 0) {
+      bitsLo = bitsHi = 0;
+      return;
+    }
+    const negative = v < 0;
+    const abs = negative ? -v : v;
+    let lo = abs >>> 0;
+    let hi = ((abs - lo) / 4294967296) >>> 0;
+    if (negative) {
+      hi = ~hi >>> 0;
+      lo = ~lo >>> 0;
+      if (++lo > 4294967295) {
+        lo = 0;
+        if (++hi > 4294967295) hi = 0;
+      }
+    }
+    bitsLo = lo;
+    bitsHi = hi;
+  } else {
+    const bits = v as Bits64;
+    bitsLo = bits.low >>> 0;
+    bitsHi = bits.high >>> 0;
+  }
+}
+
+function setBitsOfDecimal(text: string): void {
+  const bits = BigInt.asUintN(64, BigInt(text));
+  bitsLo = Number(bits & 0xffffffffn);
+  bitsHi = Number(bits >> 32n);
+}
+
+function writeBits(s: Sink, scalar: Scalar): void {
+  switch (scalar) {
+    case Scalar.Sint64: {
+      const mask = bitsHi >> 31;
+      s.varint64(((bitsLo << 1) ^ mask) >>> 0, (((bitsHi << 1) | (bitsLo >>> 31)) ^ mask) >>> 0);
+      break;
+    }
+    case Scalar.Fixed64:
+    case Scalar.Sfixed64:
+      s.fixed32(bitsLo);
+      s.fixed32(bitsHi);
+      break;
+    default:
+      s.varint64(bitsLo, bitsHi);
+  }
+}
+
+/** Writes a value as converted by scalarConv / enumConv (the form toEncodable gives protobufjs). */
+function writeScalar(s: Sink, scalar: Scalar, v: unknown): void {
+  switch (scalar) {
+    case Scalar.String:
+      s.string(v as string);
+      break;
+    case Scalar.Int32:
+      s.int32(v as number);
+      break;
+    case Scalar.Uint32:
+      s.uint32((v as number) >>> 0);
+      break;
+    case Scalar.Bool:
+      s.bool(v as boolean);
+      break;
+    case Scalar.Double:
+      s.double(v as number);
+      break;
+    case Scalar.Float:
+      s.float(v as number);
+      break;
+    case Scalar.Sint32: {
+      const n = v as number;
+      s.uint32(((n << 1) ^ (n >> 31)) >>> 0);
+      break;
+    }
+    case Scalar.Fixed32:
+    case Scalar.Sfixed32:
+      s.fixed32((v as number) >>> 0);
+      break;
+    case Scalar.Bytes:
+      s.bytes(v as Uint8Array);
+      break;
+    default:
+      setBits(v);
+      writeBits(s, scalar);
+  }
+}
+
+/** A map key, as mapKeyConv leaves it (a string), written the way protobufjs writes that string. */
+function writeMapKey(s: Sink, scalar: Scalar, key: string): void {
+  switch (scalar) {
+    case Scalar.String:
+      s.string(key);
+      break;
+    case Scalar.Bool:
+      s.bool(key !== '');
+      break;
+    case Scalar.Int64:
+    case Scalar.Uint64:
+    case Scalar.Sint64:
+    case Scalar.Fixed64:
+    case Scalar.Sfixed64:
+      setBitsOfDecimal(key);
+      writeBits(s, scalar);
+      break;
+    default:
+      writeScalar(s, scalar, Number(key));
+  }
+}
+
+/*
+ * The members of the objects being written, innermost last: one object's members are collected in
+ * key order (checked as encodeObject checks them), then written in field-number order.
+ */
+const frameFields: EncField[] = [];
+const frameValues: unknown[] = [];
+const frameKeys: string[] = [];
+let frameTop = 0;
+
+function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | undefined): void {
+  if (!isPlainObject(json)) return fail(`expected a JSON object for ${plan.typeName}, got ${describe(json)}`);
+  const fields = plan.fields;
+  const base = frameTop;
+  let top = base;
+  let oneofs = 0;
+  let key = '';
+  try {
+    for (key in json) {
+      const value = json[key];
+      const field = fields.get(key);
+      if (field === undefined) {
+        if (key === skipKey) continue;
+        fail(`unknown field "${key}" of ${plan.typeName}`);
+      }
+      if (value === undefined || (value === null && !field.nullIsValue)) continue;
+      if (key !== field.jsonName && json[field.jsonName] !== undefined) {
+        fail(`field given both as "${field.jsonName}" and "${key}"`);
+      }
+      if (field.oneof >= 0) {
+        const bit = 1 << (field.oneof % 31);
+        if (oneofs & bit) {
+          for (let i = base; i < top; i++) {
+            if (frameFields[i].oneof === field.oneof) {
+              fail(`oneof "${plan.oneofNames[field.oneof]}" has both "${frameKeys[i]}" and "${key}" set`);
+            }
+          }
+        }
+        oneofs |= bit;
+      }
+      frameFields[top] = field;
+      frameValues[top] = value;
+      frameKeys[top] = key;
+      top++;
+    }
+  } catch (error) {
+    throw withSegment(error, fieldSeg(key));
+  }
+  // Field-number order (insertion sort: a handful of members, often in order already).
+  for (let i = base + 1; i < top; i++) {
+    const field = frameFields[i];
+    if (field.order > frameFields[i - 1].order) continue;
+    const value = frameValues[i];
+    const name = frameKeys[i];
+    let j = i;
+    for (; j > base && frameFields[j - 1].order > field.order; j--) {
+      frameFields[j] = frameFields[j - 1];
+      frameValues[j] = frameValues[j - 1];
+      frameKeys[j] = frameKeys[j - 1];
+    }
+    frameFields[j] = field;
+    frameValues[j] = value;
+    frameKeys[j] = name;
+  }
+  frameTop = top;
+  for (let i = base; i < top; i++) {
+    const value = frameValues[i];
+    frameValues[i] = undefined;
+    try {
+      writeField(s, frameFields[i], value);
+    } catch (error) {
+      frameTop = base;
+      throw withSegment(error, fieldSeg(frameKeys[i]));
+    }
+  }
+  frameTop = base;
+}
+
+function writeMessage(s: Sink, field: EncField, plan: EncPlan, value: unknown): void {
+  s.uint32(field.tag);
+  if (field.group) {
+    writeObject(s, plan, value, undefined);
+    s.uint32(field.tag + 1);
+  } else {
+    const start = s.begin();
+    writeObject(s, plan, value, undefined);
+    s.end(start);
+  }
+}
+
+function writeWkt(s: Sink, tag: number, wkt: WireConv, value: unknown): void {
+  s.uint32(tag);
+  const start = s.begin();
+  wkt(s, value);
+  s.end(start);
+}
+
+/** One present member (not null unless null is a value), as toEncodable + protobufjs would write it. */
+function writeField(s: Sink, field: EncField, value: unknown): void {
+  switch (field.enc) {
+    case Enc.ImplicitString:
+      if (typeof value !== 'string') fail(`expected a string, got ${describe(value)}`);
+      if (value !== '') {
+        s.uint32(field.tag);
+        s.string(value);
+      }
+      break;
+    case Enc.Implicit: {
+      const converted = field.conv(value);
+      if (!isDefaultScalar(converted)) {
+        s.uint32(field.tag);
+        writeScalar(s, field.scalar, converted);
+      }
+      break;
+    }
+    case Enc.Presence:
+      if (field.wkt) writeWkt(s, field.tag, field.wkt, value);
+      else {
+        const converted = field.conv(value);
+        s.uint32(field.tag);
+        writeScalar(s, field.scalar, converted);
+      }
+      break;
+    case Enc.Message:
+      writeMessage(s, field, fieldPlan(field), value);
+      break;
+    case Enc.Repeated:
+      if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
+      if (value.length !== 0) writeList(s, field, value);
+      break;
+    case Enc.RepeatedMessage: {
+      if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
+      const plan = value.length !== 0 ? fieldPlan(field) : undefined;
+      let i = 0;
+      try {
+        for (; i < value.length; i++) {
+          const element: unknown = value[i];
+          if (element === null) fail('null is not allowed in a repeated field');
+          writeMessage(s, field, plan!, element);
+        }
+      } catch (error) {
+        throw withSegment(error, indexSeg(i));
+      }
+      break;
+    }
+    case Enc.Map:
+      if (!isPlainObject(value)) fail(`expected an object (map), got ${describe(value)}`);
+      writeMap(s, field, value);
+      break;
+  }
+}
+
+function writeList(s: Sink, field: EncField, value: unknown[]): void {
+  const conv = field.conv;
+  let i = 0;
+  try {
+    if (field.packed) {
+      s.uint32(field.tag - (field.tag & 7) + 2);
+      const start = s.begin();
+      for (; i < value.length; i++) {
+        const element = value[i];
+        if (element === null && !field.nullIsValue) fail('null is not allowed in a repeated field');
+        writeScalar(s, field.scalar, conv(element));
+      }
+      s.end(start);
+      return;
+    }
+    for (; i < value.length; i++) {
+      const element = value[i];
+      if (element === null && !field.nullIsValue) fail('null is not allowed in a repeated field');
+      if (field.wkt) writeWkt(s, field.tag, field.wkt, element);
+      else {
+        const converted = conv(element);
+        s.uint32(field.tag);
+        writeScalar(s, field.scalar, converted);
+      }
+    }
+  } catch (error) {
+    throw withSegment(error, indexSeg(i));
+  }
+}
+
+function writeMap(s: Sink, field: EncField, value: Record<string, unknown>): void {
+  const plan = field.messageType ? fieldPlan(field) : undefined;
+  let key = '';
+  try {
+    for (key in value) {
+      const element = value[key];
+      if (element === undefined) continue;
+      if (element === null && !field.nullIsValue) fail('null is not allowed as a map value');
+      const mapKey = field.mapKey!(key);
+      s.uint32(field.tag);
+      const entry = s.begin();
+      s.uint32(field.keyTag);
+      writeMapKey(s, field.keyScalar, mapKey);
+      if (plan) {
+        s.uint32(field.valueTag);
+        const start = s.begin();
+        writeObject(s, plan, element, undefined);
+        s.end(start);
+      } else if (field.wkt) writeWkt(s, field.valueTag, field.wkt, element);
+      else {
+        const converted = field.conv(element);
+        s.uint32(field.valueTag);
+        writeScalar(s, field.scalar, converted);
+      }
+      s.end(entry);
+    }
+  } catch (error) {
+    throw withSegment(error, keySeg(key));
+  }
+}
+
+const wktWriters = new WeakMap<protobuf.Type, WireConv>();
+
+/** Wire writer for a well-known type with a special JSON form (field numbers are those of google/protobuf/*.proto). */
+function wktWriter(type: protobuf.Type): WireConv {
+  let conv = wktWriters.get(type);
+  if (conv) return conv;
+  const name = typeNameOf(type);
+  if (WRAPPER_TYPES.has(name)) {
+    const valueType = type.fieldsById[1].type;
+    const inner = scalarConv(valueType);
+    const scalar = SCALARS[valueType];
+    const tag = 8 + WIRE_TYPES[valueType];
+    conv = (s, v) => {
+      const converted = inner(v);
+      if (isDefaultScalar(converted)) return;
+      s.uint32(tag);
+      writeScalar(s, scalar, converted);
+    };
+  } else {
+    switch (name) {
+      case 'google.protobuf.Duration':
+      case 'google.protobuf.Timestamp': {
+        const duration = name === 'google.protobuf.Duration';
+        conv = (s, v) => {
+          const parsed =
+            typeof v === 'string' ? (duration ? parseDuration(v) : parseTimestamp(v)) : undefined;
+          if (!parsed) fail(`invalid ${duration ? 'duration' : 'timestamp'} ${describe(v)}`);
+          if (parsed.seconds !== 0) {
+            s.uint32(8);
+            setBits(parsed.seconds);
+            s.varint64(bitsLo, bitsHi);
+          }
+          if (parsed.nanos !== 0) {
+            s.uint32(16);
+            s.int32(parsed.nanos);
+          }
+        };
+        break;
+      }
+      case 'google.protobuf.FieldMask':
+        conv = (s, v) => {
+          const text = toString(v);
+          if (text === '') return;
+          for (const path of text.split(',')) {
+            if (!/^[a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*$/.test(path))
+              fail(`invalid field mask path ${describe(path)}`);
+            s.uint32(10);
+            s.string(path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+          }
+        };
+        break;
+      case 'google.protobuf.Struct':
+        conv = writeStruct;
+        break;
+      case 'google.protobuf.Value':
+        conv = writeValue;
+        break;
+      case 'google.protobuf.ListValue':
+        conv = writeListValue;
+        break;
+      case 'google.protobuf.Any':
+        conv = writeAny;
+        break;
+      default:
+        throw new Error(`proto-json: no JSON mapping for ${name}`);
+    }
+  }
+  wktWriters.set(type, conv);
+  return conv;
+}
+
+function writeValue(s: Sink, v: unknown): void {
+  if (v === null) {
+    s.uint32(8);
+    s.uint32(0);
+    return;
+  }
+  switch (typeof v) {
+    case 'number':
+      if (!Number.isFinite(v)) fail(`${v} cannot be a google.protobuf.Value`);
+      s.uint32(17);
+      s.double(v);
+      return;
+    case 'string':
+      s.uint32(26);
+      s.string(v);
+      return;
+    case 'boolean':
+      s.uint32(32);
+      s.bool(v);
+      return;
+    case 'object': {
+      const list = Array.isArray(v);
+      s.uint32(list ? 50 : 42);
+      const start = s.begin();
+      if (list) writeListValue(s, v);
+      else writeStruct(s, v);
+      s.end(start);
+      return;
+    }
+    default:
+      fail(`expected JSON, got ${describe(v)}`);
+  }
+}
+
+function writeStruct(s: Sink, v: unknown): void {
+  if (!isPlainObject(v)) fail(`expected an object (google.protobuf.Struct), got ${describe(v)}`);
+  let key = '';
+  try {
+    for (key in v) {
+      s.uint32(10);
+      const entry = s.begin();
+      s.uint32(10);
+      s.string(key);
+      s.uint32(18);
+      const start = s.begin();
+      writeValue(s, v[key]);
+      s.end(start);
+      s.end(entry);
+    }
+  } catch (error) {
+    throw withSegment(error, keySeg(key));
+  }
+}
+
+function writeListValue(s: Sink, v: unknown): void {
+  if (!Array.isArray(v)) fail(`expected an array (google.protobuf.ListValue), got ${describe(v)}`);
+  let i = 0;
+  try {
+    for (; i < v.length; i++) {
+      s.uint32(10);
+      const start = s.begin();
+      writeValue(s, v[i]);
+      s.end(start);
+    }
+  } catch (error) {
+    throw withSegment(error, indexSeg(i));
+  }
+}
+
+function writeAny(s: Sink, v: unknown): void {
+  if (!isPlainObject(v)) return fail(`expected an object (google.protobuf.Any), got ${describe(v)}`);
+  const typeUrl = v['@type'];
+  if (typeof typeUrl !== 'string' || typeUrl === '') return fail('google.protobuf.Any needs a "@type"');
+  const inner = typeForUrl(typeUrl);
+  if (!inner) return fail(`unknown Any type ${describe(typeUrl)}`);
+  const special = hasSpecialJson(inner);
+  if (special) {
+    for (const key in v)
+      if (key !== '@type' && key !== 'value')
+        fail(`unknown field "${key}" in an Any holding ${typeNameOf(inner)}`);
+    if (!('value' in v)) fail(`an Any holding ${typeNameOf(inner)} needs "value"`);
+  }
+  s.uint32(10);
+  s.string(typeUrl);
+  // The payload goes in `value` (field 2), which protobufjs leaves out when it encodes to nothing.
+  const tagAt = s.pos;
+  s.uint32(18);
+  const start = s.begin();
+  if (special) {
+    try {
+      wktWriter(inner)(s, v.value);
+    } catch (error) {
+      throw withSegment(error, fieldSeg('value'));
+    }
+  } else {
+    writeObject(s, encPlan(inner), v, '@type');
+  }
+  if (s.pos === start) s.pos = tagAt;
+  else s.end(start);
+}
+
+const rootWriters = new WeakMap<protobuf.Type, WireConv>();
+
+function rootWriter(type: protobuf.Type): WireConv {
+  let conv = rootWriters.get(type);
+  if (conv === undefined) {
+    if (hasSpecialJson(type)) conv = wktWriter(type);
+    else {
+      const plan = encPlan(type);
+      conv = (s, json) => writeObject(s, plan, json, undefined);
+    }
+    rootWriters.set(type, conv);
+  }
+  return conv;
+}
+
 function fieldNamed(type: protobuf.Type, id: number): string {
   const field = type.fieldsById[id];
   if (!field) throw new Error(`proto-json: ${typeNameOf(type)} has no field ${id}`);
@@ -925,9 +1710,27 @@ export function encodeJson(messageName: string, json: unknown): Uint8Array {
   return encodeType(requireType(messageName), json, messageName);
 }
 
-/** encodeJson for a protobufjs Type already in hand (`messageName` only names the type in errors). */
+/**
+ * encodeJson for a protobufjs Type already in hand (`messageName`, default the type's full name, only
+ * names the message in errors). Writes the wire bytes straight from the JSON, in one walk: the same
+ * checks and the same bytes as `type.encode(toEncodable(type, json)).finish()`, without building the
+ * intermediate objects.
+ */
 export function encodeType(type: protobuf.Type, json: unknown, messageName?: string): Uint8Array {
-  return type.encode(toEncodable(type, json, messageName)).finish();
+  const s = sink;
+  s.pos = 0;
+  frameTop = 0;
+  try {
+    rootWriter(type)(s, json);
+  } catch (error) {
+    frameValues.length = 0; // holds no JSON of a failed walk
+    throw toProtoJsonError(messageName ?? typeNameOf(type), error);
+  }
+  const out = Buffer.allocUnsafe(s.pos);
+  s.buf.copy(out, 0, 0, s.pos);
+  // Do not keep a buffer grown for one huge message.
+  if (s.buf.length > 16 * INITIAL_SINK_BYTES) sink = new Sink();
+  return out;
 }
 
 const rootEncoders = new WeakMap<protobuf.Type, Conv>();

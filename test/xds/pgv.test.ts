@@ -3,11 +3,13 @@ import { envoyRoot, envoyType } from '../../src/xds/envoy-protos';
 import {
   compileRe2,
   fieldRulesOf,
+  hasRulesBeneath,
   PgvRuleError,
   SUPPORTED_RULES,
   validateMessage,
   validateType,
 } from '../../src/xds/pgv';
+import { encodeJson } from '../../src/xds/proto-json';
 
 const LISTENER = 'envoy.config.listener.v3.Listener';
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
@@ -812,6 +814,16 @@ const CASES: Case[] = [
   },
   { rules: ['duration.gte'], patch: { durMs: undefined }, violations: [] },
   {
+    rules: ['duration.lte'],
+    patch: { durMs: '315576000000s' }, // past 2^53 nanoseconds
+    violations: ['durMs: value must be inside range [0.001s, 600s]'],
+  },
+  {
+    rules: ['duration.gte'],
+    patch: { durMs: '-315576000000.999999999s' },
+    violations: ['durMs: value must be inside range [0.001s, 600s]'],
+  },
+  {
     rules: ['duration.in', 'duration.not_in', 'duration.const'],
     patch: { durSet: '3s', durConst: '5.5s' },
     violations: [
@@ -1028,5 +1040,91 @@ describe('rule semantics on a purpose-built message', () => {
 
   it('compiles the test message through envoyType lookups as well', () => {
     expect(envoyType(NAME).fieldsArray.length).toBeGreaterThan(60);
+  });
+});
+
+describe('what the walk visits', () => {
+  beforeAll(() => {
+    const root = envoyRoot();
+    const many = Array.from(
+      { length: 33 },
+      (_, i) => `string f${i + 1} = ${i + 1} [(validate.rules).string.min_len = 1];`,
+    ).join('\n');
+    protobuf.parse(
+      `syntax = "proto3";
+      package sluice.pgvwalk;
+      import "validate/validate.proto";
+      message Plain { string a = 1; Plain next = 2; repeated Plain list = 3; map<string, Plain> by_name = 4; }
+      message Leaf { string id = 1 [(validate.rules).string.min_len = 1]; }
+      message Tree { repeated Tree children = 1; Node node = 2; Plain plain = 3; }
+      message Node { Tree subtree = 1; Leaf leaf = 2; }
+      message Many { ${many} }`,
+      root,
+      { keepCase: false },
+    );
+    root.resolveAll();
+  });
+  const type = (name: string) => envoyType(`sluice.pgvwalk.${name}`);
+
+  it('knows which types have rules beneath them, through recursive types', () => {
+    expect(hasRulesBeneath(type('Plain'))).toBe(false);
+    expect(hasRulesBeneath(type('Tree'))).toBe(true);
+    expect(hasRulesBeneath(type('Node'))).toBe(true);
+    expect(hasRulesBeneath(type('Leaf'))).toBe(true);
+    expect(hasRulesBeneath(envoyType('google.protobuf.Any'))).toBe(true);
+    expect(hasRulesBeneath(envoyType('envoy.config.cluster.v3.TrackClusterStats'))).toBe(false);
+    expect(hasRulesBeneath(envoyType(CLUSTER))).toBe(true);
+  });
+
+  it('reports violations deep in recursive messages with their full path', () => {
+    const json = {
+      children: [{ node: { subtree: { children: [{}, { node: { leaf: { id: '' } } }] } } }],
+      node: { leaf: {} },
+    };
+    expect(validateMessage('sluice.pgvwalk.Tree', json)).toEqual([
+      'children[0].node.subtree.children[1].node.leaf.id: value length must be at least 1 runes',
+      'node.leaf.id: value length must be at least 1 runes',
+    ]);
+  });
+
+  it('does not enter values with no rules on them or beneath them (the encoder rejects malformed JSON there)', () => {
+    const plain = { a: 5, bogus: true, next: { list: [null, 'x'] } };
+    expect(validateMessage('sluice.pgvwalk.Tree', { plain })).toEqual([]);
+    expect(validateMessage('sluice.pgvwalk.Plain', plain)).toEqual([
+      'bogus: unknown field of sluice.pgvwalk.Plain',
+    ]);
+    expect(() => encodeJson('sluice.pgvwalk.Tree', { plain })).toThrow(
+      'plain.bogus: unknown field "bogus" of sluice.pgvwalk.Plain',
+    );
+    expect(() => encodeJson('sluice.pgvwalk.Tree', { plain: { a: 5 } })).toThrow(
+      'plain.a: expected a string, got 5',
+    );
+    const json = cluster() as Json;
+    json.trackClusterStats = { timeoutBudgets: 'yes', bogus: 1 };
+    expect(validateMessage(CLUSTER, json)).toEqual([]);
+    // Keys of messages that are walked are still all checked.
+    json.loadAssignment.endpoints[0].bogus = 1;
+    expect(validateMessage(CLUSTER, json)).toEqual([
+      'loadAssignment.endpoints[0].bogus: unknown field of envoy.config.endpoint.v3.LocalityLbEndpoints',
+    ]);
+  });
+
+  it('checks absent fields of a message with more than 31 of them', () => {
+    const violations = (json: Record<string, unknown>) => validateMessage('sluice.pgvwalk.Many', json);
+    expect(violations({})).toHaveLength(33);
+    expect(violations({ f1: 'a', f32: 'b', f33: 'c' })).toHaveLength(30);
+    expect(violations({ f1: '' })[0]).toBe('f1: value length must be at least 1 runes');
+    expect(violations({ f33: 'x' })).not.toContain('f33: value length must be at least 1 runes');
+  });
+
+  it('keeps no state between validations', () => {
+    const json = cluster() as Json;
+    json.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress.portValue = 70000;
+    const first = validateMessage(CLUSTER, json);
+    expect(validateMessage(CLUSTER, cluster())).toEqual([]);
+    expect(validateMessage(CLUSTER, json)).toEqual(first);
+    expect(validateType(envoyType(CLUSTER), 'nope')).toEqual([
+      '(root): expected an object (envoy.config.cluster.v3.Cluster), got "nope"',
+    ]);
   });
 });

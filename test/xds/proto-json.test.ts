@@ -163,6 +163,15 @@ function errorOf(fn: () => unknown): ProtoJsonError {
   throw new Error('expected a ProtoJsonError');
 }
 
+/** encodeJson writes the wire bytes itself; they must be the ones protobufjs writes for toEncodable's object. */
+function expectProtobufjsBytes(name: string, json: unknown): void {
+  const type = envoyType(name);
+  const written = Buffer.from(encodeJson(name, json));
+  const expected = Buffer.from(type.encode(toEncodable(type, json)).finish());
+  // Buffer#equals first: jest's toEqual takes seconds on megabyte buffers.
+  if (!written.equals(expected)) expect(written).toEqual(expected);
+}
+
 describe('round trips of real Envoy resources', () => {
   it.each([
     ['Listener with an HCM Any holding a Router Any', LISTENER, listener()],
@@ -500,6 +509,51 @@ describe('scalars, maps, oneofs and FieldMask on a purpose-built message', () =>
     expect(decodeToJson(NAME, encodeJson(NAME, full))).toEqual(full);
   });
 
+  it('writes every scalar kind, map key kind and packed list as protobufjs does', () => {
+    expectProtobufjsBytes(NAME, full);
+    expectProtobufjsBytes(NAME, {
+      i32: -2147483648,
+      i64: '9223372036854775807',
+      u64: '9007199254740993',
+      s32: -2147483648,
+      s64: '-9223372036854775808',
+      f64: '18446744073709551615',
+      sf32: -2147483648,
+      sf64: '-9223372036854775808',
+      f32: 4294967295,
+      d: '-Infinity',
+      f: 'Infinity',
+      f2: 1e-45,
+      packed: [0, -1, 2147483647],
+      color: 2,
+      byI64: { '-9223372036854775808': 'min', '9223372036854775807': 'max' },
+      byU64: { '0': 'zero' },
+      byI32: { '2147483647': {}, '-2147483648': { byI32: { '0': { s: 'deep' } } } },
+      text: '',
+    });
+    expectProtobufjsBytes(NAME, { opt: 0, zeroOk: 0, by: '', mask: '', values: [] });
+  });
+
+  it('writes strings as protobufjs does: ASCII, multi-byte, surrogate pairs, lone surrogates, short and long', () => {
+    for (const s of [
+      'plain',
+      'héllo wörld',
+      '日本語のテキスト',
+      'emoji 😀 pair',
+      'lone \ud800 high',
+      'lone \udc00 low',
+      'x'.repeat(39) + 'é',
+      'é'.repeat(60),
+      '😀'.repeat(30),
+      'a'.repeat(200),
+      `${'a'.repeat(50)}\ud800`,
+      `${'y'.repeat(38)}\ud800`, // 39 UTF-16 units: protobufjs' own UTF-8 writer (the surrogate as 3 bytes)
+      `${'y'.repeat(39)}\ud800`, // 40: Buffer's (U+FFFD)
+    ]) {
+      expectProtobufjsBytes(NAME, { s, names: [s, s.slice(1)] });
+    }
+  });
+
   it('encodes map<bool, _> false keys as false (protobufjs would write the string "false" as true)', () => {
     const bytes = encodeJson(NAME, { byBool: { false: 'f' } });
     const decoded = envoyType(NAME).decode(bytes) as unknown as { byBool: Record<string, string> };
@@ -772,5 +826,90 @@ describe('the walk', () => {
   it('round-trips a 100-route RouteConfiguration', () => {
     const json = routeConfiguration(100);
     expect(decodeToJson(ROUTE, encodeJson(ROUTE, json))).toEqual(json);
+  });
+});
+
+describe('the wire encoder', () => {
+  it.each([
+    ['Listener', LISTENER, listener()],
+    ['Cluster', CLUSTER, cluster()],
+    ['ClusterLoadAssignment', CLA, loadAssignment()],
+    ['RouteConfiguration', ROUTE, routeConfiguration(6)],
+  ])('writes the bytes protobufjs writes for the walk of a %s', (_label, name, json) => {
+    expectProtobufjsBytes(name, json);
+  });
+
+  it('writes nested lengths of one to four bytes', () => {
+    // Each nesting level (entry, Struct, Value...) adds a few bytes: ranges cross every boundary at every level.
+    const around = (limit: number) => Array.from({ length: 24 }, (_, i) => limit - 16 + i);
+    for (const size of [0, 1, ...around(128), ...around(16384), 70000, 2_097_140, 2_097_152, 2_097_160]) {
+      const json = {
+        name: 'c',
+        metadata: { filterMetadata: { sluice: { blob: 'x'.repeat(size) } } },
+      };
+      expectProtobufjsBytes(CLUSTER, json);
+    }
+    const big = routeConfiguration(3000);
+    expectProtobufjsBytes(ROUTE, big);
+    expect(decodeToJson(ROUTE, encodeJson(ROUTE, big))).toEqual(big);
+  });
+
+  it('writes Struct, Value and ListValue, and Any payloads of every kind (empty ones leave out value)', () => {
+    expectProtobufjsBytes(CLUSTER, {
+      name: 'c',
+      metadata: {
+        filterMetadata: {
+          a: {
+            n: 1.5,
+            neg: -0,
+            s: 'x',
+            b: false,
+            z: null,
+            l: [1, 'two', [], {}, null],
+            o: { deep: { er: [true] } },
+          },
+          empty: {},
+        },
+        typedFilterMetadata: {
+          wrapperDefault: { '@type': 'type.googleapis.com/google.protobuf.UInt32Value', value: 0 },
+          wrapper: { '@type': 'type.googleapis.com/google.protobuf.UInt32Value', value: 7 },
+          emptyMessage: { '@type': ROUTER_URL },
+          duration: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '-1.5s' },
+          zeroDuration: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '0s' },
+          struct: { '@type': 'type.googleapis.com/google.protobuf.Struct', value: { k: 'v' } },
+          value: { '@type': 'type.googleapis.com/google.protobuf.Value', value: null },
+          list: { '@type': 'type.googleapis.com/google.protobuf.ListValue', value: [] },
+          string: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: 'é' },
+          bytes: { '@type': 'type.googleapis.com/google.protobuf.BytesValue', value: 'AAE=' },
+          int64: { '@type': 'type.googleapis.com/google.protobuf.Int64Value', value: '-3' },
+          double: { '@type': 'type.googleapis.com/google.protobuf.DoubleValue', value: 'NaN' },
+          timestamp: {
+            '@type': 'type.googleapis.com/google.protobuf.Timestamp',
+            value: '1969-12-31T23:59:59.5Z',
+          },
+        },
+      },
+    });
+  });
+
+  it('reports the same errors as the walk', () => {
+    const type = envoyType(CLUSTER);
+    for (const json of [
+      { name: 'c', connectTimeout: '3x' },
+      { name: 'c', bogus: 1 },
+      { name: 'c', type: 'EDS', clusterType: { name: 'custom' } },
+      { name: 'c', loadAssignment: { clusterName: 'c', endpoints: [{ lbEndpoints: [null] }] } },
+      { name: 'c', metadata: { filterMetadata: { a: { bad: undefined } } } },
+      { name: 'c', typedExtensionProtocolOptions: { x: { '@type': HTTP_OPTIONS_URL, nope: true } } },
+      {
+        name: 'c',
+        transportSocket: { typedConfig: { '@type': 'type.googleapis.com/google.protobuf.Duration' } },
+      },
+    ]) {
+      const walked = errorOf(() => toEncodable(type, json)).message;
+      expect(errorOf(() => encodeJson(CLUSTER, json)).message).toBe(walked);
+    }
+    // The encoder is reusable after an error.
+    expectProtobufjsBytes(CLUSTER, cluster());
   });
 });
