@@ -9,27 +9,31 @@ export function logicalNameOf(fn: LambdaFunctionSpec): string {
   return fn.qualifier ? `${name}:${fn.qualifier}` : name;
 }
 
+export type KnownLambdaFunction = LambdaFunctionSpec & { source: 'spec' | 'discovered' };
+
+const tables = new WeakMap<Upstream, { discovered: unknown; table: Map<string, KnownLambdaFunction> }>();
+
 /**
  * Hand-written functions first, then discovered ones: a discovered function never replaces a function a
- * user wrote under the same logical name.
+ * user wrote under the same logical name. Built once per upstream and discovery result, not per route.
  */
-export function lambdaFunctions(
-  upstream: Upstream,
-  snapshot: ApiSnapshot,
-): Map<string, LambdaFunctionSpec & { source: 'spec' | 'discovered' }> {
-  const functions = new Map<string, LambdaFunctionSpec & { source: 'spec' | 'discovered' }>();
+export function lambdaFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<string, KnownLambdaFunction> {
+  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const cached = tables.get(upstream);
+  if (cached && cached.discovered === discovered) return cached.table;
+  const table = new Map<string, KnownLambdaFunction>();
   for (const fn of upstream.spec?.aws?.lambdaFunctions ?? []) {
     const name = logicalNameOf(fn);
-    if (!functions.has(name)) functions.set(name, { ...fn, source: 'spec' });
+    if (!table.has(name)) table.set(name, { ...fn, source: 'spec' });
   }
-  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
   if (discovered?.discoverer === 'aws-lambda') {
     for (const fn of discovered.functions as unknown as LambdaFunctionSpec[]) {
       const name = logicalNameOf(fn);
-      if (!functions.has(name)) functions.set(name, { ...fn, source: 'discovered' });
+      if (!table.has(name)) table.set(name, { ...fn, source: 'discovered' });
     }
   }
-  return functions;
+  tables.set(upstream, { discovered, table });
+  return table;
 }
 
 /** The account id the upstream's functions live in: configured, else learnt from any discovered ARN. */
