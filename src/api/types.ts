@@ -10,12 +10,33 @@ export interface HostSpec {
   weight?: number;
 }
 
+export interface RestParameterSpec {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  required?: boolean;
+  fixedValue?: string;
+}
+
+export interface RestFunctionSpec {
+  name: string;
+  method: string;
+  path: string;
+  basePath?: string;
+  parameters?: RestParameterSpec[];
+  requestContentType?: string;
+}
+
+export interface ServiceSpec {
+  rest?: { swaggerUrl?: string; functions?: RestFunctionSpec[] };
+}
+
 export interface StaticUpstreamSpec {
   hosts: HostSpec[];
   useTls?: boolean;
   sni?: string;
   http2?: boolean;
   caFile?: string;
+  serviceSpec?: ServiceSpec;
 }
 
 export interface KubeUpstreamSpec {
@@ -24,6 +45,7 @@ export interface KubeUpstreamSpec {
   servicePort: number;
   selector?: Record<string, string>;
   http2?: boolean;
+  serviceSpec?: ServiceSpec;
 }
 
 export interface LambdaFunctionSpec {
@@ -82,6 +104,7 @@ export interface DestinationSpec {
 export interface RouteActionSpec {
   single?: DestinationSpec;
   multi?: { destinations: Array<{ weight?: number; destination: DestinationSpec }> };
+  functions?: { upstream: ResourceRef };
 }
 
 export interface RedirectActionSpec {
@@ -181,7 +204,11 @@ export interface GatewaySpec {
 export interface SettingsSpec {
   xdsAddress?: string;
   adminAddress?: string;
-  discovery?: { fdsMode?: 'whitelist' | 'blacklist' | 'disabled'; pollIntervals?: { aws?: string } };
+  discovery?: {
+    fdsMode?: 'whitelist' | 'blacklist' | 'disabled';
+    pollIntervals?: { aws?: string; openapi?: string };
+    openApiPaths?: string[];
+  };
 }
 
 export type Upstream = Resource<UpstreamSpec>;

@@ -1,6 +1,6 @@
 import type { ResourceKey } from '../api/resource';
 import type { ApiSnapshot } from '../api/snapshot';
-import type { DestinationSpec, RouteOptionsSpec, Upstream } from '../api/types';
+import type { DestinationSpec, MatcherSpec, RouteOptionsSpec, Upstream } from '../api/types';
 import type { TranslationMemo } from './memo';
 import type { Reports } from './reports';
 
@@ -41,6 +41,16 @@ export interface DestinationContext extends TranslationContext {
   proxyless: boolean;
   /** The route's options (a plugin may read its own, e.g. `lambda`). */
   options: RouteOptionsSpec;
+  /** The route's matchers (a function may rewrite the path from their variables). */
+  matchers: readonly MatcherSpec[];
+}
+
+/** One function of an upstream as a route of its own (`routeAction.functions`). */
+export interface FunctionRoute {
+  function: string;
+  /** The path template under the route's prefix, e.g. `/pets/{petId}`. */
+  pathTemplate: string;
+  method?: string;
 }
 
 /** Where a destination sends traffic, and what the route or weighted cluster must carry for it. */
@@ -76,6 +86,13 @@ export interface TranslatorPlugin {
   functionNames?(upstream: Upstream, ctx: TranslationContext): string[] | undefined;
   /** The same functions described for people (`sluice get upstream NAME`). */
   describeFunctions?(upstream: Upstream, ctx: TranslationContext): FunctionDescription[];
+  /**
+   * Whether this function plugin (REST, gRPC, ...) serves functions on `upstream`, whose type another
+   * plugin owns. Its `destination` then resolves the upstream's functions.
+   */
+  offersFunctions?(upstream: Upstream, ctx: TranslationContext): boolean;
+  /** Every function of the upstream as a route, for `routeAction.functions`. */
+  functionRoutes?(upstream: Upstream, ctx: TranslationContext): FunctionRoute[];
   /**
    * Resolves a destination on an upstream of an owned type. Returns an error message when the
    * destination cannot be served (unknown function, missing secret, ...).

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { keyString, type Kind, type Resource } from '../../api/resource';
 import type { GatewaySpec, UpstreamSpec, VirtualServiceSpec } from '../../api/types';
 import { nameKey } from '../../api/snapshot';
-import { pluginForUpstream } from '../../translator/envoy/destinations';
+import { functionPlugins } from '../../translator/envoy/destinations';
 import { proxyToJson, type Proxy } from '../../translator/gateway/proxy';
 import type { FunctionDescription } from '../../translator/plugin';
 import { PLUGINS } from '../../translator/plugins';
@@ -56,12 +56,10 @@ function withFunctions(result: OfflineResult, resource: Resource): Resource {
   const upstream = result.loaded.snapshot.upstreams.get(
     nameKey(resource.metadata.namespace, resource.metadata.name),
   );
-  const plugin = upstream && pluginForUpstream(upstream, PLUGINS);
-  if (!upstream || !plugin?.describeFunctions) return resource;
-  const functions = plugin.describeFunctions(upstream, {
-    snapshot: result.loaded.snapshot,
-    reports: result.translation.reports,
-  });
+  const ctx = { snapshot: result.loaded.snapshot, reports: result.translation.reports };
+  const plugins = upstream ? functionPlugins(upstream, PLUGINS, ctx) : [];
+  if (!upstream || !plugins.some((plugin) => plugin.describeFunctions)) return resource;
+  const functions = plugins.flatMap((plugin) => plugin.describeFunctions?.(upstream, ctx) ?? []);
   return { ...resource, functions } as Resource;
 }
 

@@ -14,8 +14,10 @@ export interface DiscoveryContext {
  */
 export interface FunctionDiscoverer {
   readonly name: string;
-  /** The Upstream spec key it discovers (`aws`, `static`, ...). */
-  readonly upstreamType: string;
+  /** The Upstream spec keys it discovers (`aws`; `static` and `kube`; ...). */
+  readonly upstreamTypes: readonly string[];
+  /** Its key in Settings discovery.pollIntervals. */
+  readonly pollIntervalKey: 'aws' | 'openapi';
   /**
    * Cloud upstreams exist to be discovered: discovered unless labelled disabled. Service upstreams
    * (static, kube) follow `fdsMode`.
@@ -37,7 +39,8 @@ export function isDiscoveryEnabled(
   discoverer: FunctionDiscoverer,
   fdsMode: FdsMode,
 ): boolean {
-  if (!upstream.spec || !(discoverer.upstreamType in upstream.spec)) return false;
+  const spec = upstream.spec;
+  if (!spec || !discoverer.upstreamTypes.some((type) => spec[type] !== undefined)) return false;
   const label = upstream.metadata.labels?.[DISCOVERY_LABEL];
   if (label === 'disabled' || fdsMode === 'disabled') return false;
   if (discoverer.cloud || label === 'enabled') return true;

@@ -1,5 +1,6 @@
 import { awsLambdaDiscoverer } from './aws-lambda';
 import type { FunctionDiscoverer } from './discoverer';
+import { openApiDiscoverer } from './openapi';
 
 /** Every function discoverer. A new one is one folder plus one line here. */
-export const DISCOVERERS: readonly FunctionDiscoverer[] = [awsLambdaDiscoverer];
+export const DISCOVERERS: readonly FunctionDiscoverer[] = [awsLambdaDiscoverer, openApiDiscoverer];

@@ -7,8 +7,6 @@ export function fdsModeOf(settings: SettingsSpec): FdsMode {
 }
 
 export function pollIntervalMs(settings: SettingsSpec, discoverer: FunctionDiscoverer): number {
-  const configured = (settings.discovery?.pollIntervals as Record<string, string | undefined> | undefined)?.[
-    discoverer.upstreamType
-  ];
+  const configured = settings.discovery?.pollIntervals?.[discoverer.pollIntervalKey];
   return configured ? Math.max(1000, durationMs(configured)) : discoverer.defaultPollIntervalMs;
 }

@@ -1,6 +1,6 @@
 import { keyOf, resolveRef, type ResourceKey } from '../../api/resource';
 import { lookup } from '../../api/snapshot';
-import type { DestinationSpec, RouteOptionsSpec, Upstream } from '../../api/types';
+import type { DestinationSpec, MatcherSpec, RouteOptionsSpec, Upstream } from '../../api/types';
 import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '../plugin';
 import { clusterName } from './clusters';
 
@@ -13,12 +13,24 @@ export function pluginForUpstream(
   return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => types.includes(type)));
 }
 
+/** The plugins that offer functions on an upstream: the one of its type, then function plugins (REST, ...). */
+export function functionPlugins(
+  upstream: Upstream,
+  plugins: readonly TranslatorPlugin[],
+  ctx: TranslationContext,
+): TranslatorPlugin[] {
+  const typePlugin = pluginForUpstream(upstream, plugins);
+  const offering = plugins.filter((plugin) => plugin.offersFunctions?.(upstream, ctx));
+  return typePlugin ? [typePlugin, ...offering.filter((plugin) => plugin !== typePlugin)] : offering;
+}
+
 export interface DestinationRequest extends TranslationContext {
   destination: DestinationSpec;
   owner: ResourceKey;
   source: string;
   proxyless: boolean;
   options: RouteOptionsSpec;
+  matchers: readonly MatcherSpec[];
   plugins: readonly TranslatorPlugin[];
 }
 
@@ -31,8 +43,13 @@ export function resolveDestination(request: DestinationRequest): DestinationTarg
     return { error: `upstream ${ref.namespace}/${ref.name} is rejected` };
   const plugin = pluginForUpstream(upstream, request.plugins);
   if (!plugin) return { error: `upstream ${ref.namespace}/${ref.name} has no supported type` };
-  if (plugin.destination) return plugin.destination({ ...request, upstream });
   const fn = request.destination.function;
+  const functionPlugin =
+    fn !== undefined
+      ? request.plugins.find((other) => other.offersFunctions?.(upstream, request))
+      : undefined;
+  const resolver = functionPlugin?.destination ? functionPlugin : plugin;
+  if (resolver.destination) return resolver.destination({ ...request, upstream });
   if (fn !== undefined) {
     const known = plugin.functionNames?.(upstream, request) ?? [];
     return {

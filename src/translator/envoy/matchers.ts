@@ -1,6 +1,6 @@
 import type { HeaderMatcherSpec, MatcherSpec, QueryParameterMatcherSpec } from '../../api/types';
 import type { Json } from '../plugin';
-import { uriTemplateProblem, uriTemplateRegex } from './uri-template';
+import { envoyTemplateProblem, parsePathTemplate, templateRegex } from './uri-template';
 
 const URI_TEMPLATE_MATCHER = 'envoy.path.match.uri_template.uri_template_matcher';
 
@@ -29,7 +29,8 @@ export interface MatchResult {
 }
 
 /**
- * One Sluice matcher -> Envoy RouteMatch. For proxyless gRPC clients, URI templates become regexes and
+ * One Sluice matcher -> Envoy RouteMatch. Path templates beyond Envoy's uri_template rules, and every
+ * template for proxyless gRPC clients, become equivalent regexes. For proxyless gRPC clients
  * `:method` conditions are left out (gRPC never matches pseudo-headers; every call is a POST).
  */
 export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResult {
@@ -38,10 +39,10 @@ export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResul
   if (matcher.exact !== undefined) match.path = matcher.exact;
   else if (matcher.regex !== undefined) match.safeRegex = { regex: matcher.regex };
   else if (matcher.pathTemplate !== undefined) {
-    const problem = uriTemplateProblem(matcher.pathTemplate);
-    if (problem)
-      return { match, dropped, error: `pathTemplate ${JSON.stringify(matcher.pathTemplate)}: ${problem}` };
-    if (proxyless) match.safeRegex = { regex: uriTemplateRegex(matcher.pathTemplate) };
+    const template = parsePathTemplate(matcher.pathTemplate);
+    if (typeof template === 'string')
+      return { match, dropped, error: `pathTemplate ${JSON.stringify(matcher.pathTemplate)}: ${template}` };
+    if (proxyless || envoyTemplateProblem(template)) match.safeRegex = { regex: templateRegex(template) };
     else {
       match.pathMatchPolicy = {
         name: URI_TEMPLATE_MATCHER,

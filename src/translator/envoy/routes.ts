@@ -3,6 +3,7 @@ import type { RouteOptionsSpec } from '../../api/types';
 import type { ProxyRoute } from '../gateway/proxy';
 import type { DestinationTarget, Json, TranslationContext, TranslatorPlugin } from '../plugin';
 import { resolveDestination } from './destinations';
+import { expandFunctionRoutes } from './function-routes';
 import { toProtoDuration } from './durations';
 import { routeMatch } from './matchers';
 
@@ -87,7 +88,13 @@ function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record
 
 function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Json> {
   const action = route.routeAction ?? {};
-  const request = { ...ctx, owner: route.owner, source: route.source, options: route.options ?? {} };
+  const request = {
+    ...ctx,
+    owner: route.owner,
+    source: route.source,
+    options: route.options ?? {},
+    matchers: route.matchers ?? [],
+  };
   if (action.single) {
     const target = resolveDestination({ ...request, destination: action.single });
     if (isError(target)) return target;
@@ -213,6 +220,9 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
  * on Envoy (so its traffic never falls through to a broader route) and is left out for gRPC clients.
  */
 export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext): Json[] {
+  if (route.routeAction?.functions && !route.rejected) {
+    return expandFunctionRoutes(route, ctx).flatMap((generated) => translateRoute(generated, ctx));
+  }
   const built = buildRoutes(route, ctx);
   if (!isError(built)) return built;
   ctx.reports.warn(route.owner, `${route.source}: route rejected: ${built.error}`);

@@ -4,6 +4,7 @@ import { awsLambdaPlugin } from './aws-lambda';
 import { corsPlugin } from './cors';
 import { faultsPlugin } from './faults';
 import { kubePlugin } from './kube';
+import { restPlugin } from './rest';
 import { staticPlugin } from './static';
 
 /** Every plugin, in HTTP filter order (faults and CORS act before a function is invoked). One line each. */
@@ -13,6 +14,7 @@ export const PLUGINS: readonly TranslatorPlugin[] = [
   faultsPlugin,
   corsPlugin,
   awsLambdaPlugin,
+  restPlugin,
 ];
 
 registerEnvoyProtoFiles(PLUGINS.flatMap((plugin) => plugin.protoFiles ?? []));

@@ -103,7 +103,8 @@ function describeError(error: unknown): string {
  */
 export const awsLambdaDiscoverer: FunctionDiscoverer = {
   name: 'aws-lambda',
-  upstreamType: 'aws',
+  upstreamTypes: ['aws'],
+  pollIntervalKey: 'aws',
   cloud: true,
   defaultPollIntervalMs: 60_000,
   async discover(upstream, ctx) {

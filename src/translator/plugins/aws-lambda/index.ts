@@ -9,6 +9,7 @@ import type {
   TranslatorPlugin,
   UpstreamClusters,
 } from '../../plugin';
+import { listNames } from '../list-names';
 import { accountIdOf, lambdaFunctions } from './functions';
 
 const FILTER_NAME = 'envoy.filters.http.aws_lambda';
@@ -16,7 +17,6 @@ const CONFIG_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.aws_lambd
 const PER_ROUTE_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.aws_lambda.v3.PerRouteConfig';
 /** The HCM-level config needs a well-formed ARN; the filter is disabled there and enabled per route. */
 const PLACEHOLDER_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sluice-disabled-placeholder';
-const MAX_NAMES_IN_ERRORS = 20;
 
 interface LambdaEndpoint {
   host: string;
@@ -54,13 +54,6 @@ function awsClusters(upstream: Upstream): UpstreamClusters {
     [{ address: endpoint.host, port: endpoint.port }],
   );
   return { clusters: [cluster], loadAssignments: [] };
-}
-
-function listNames(names: string[]): string {
-  const shown = names.slice(0, MAX_NAMES_IN_ERRORS).join(', ');
-  return names.length > MAX_NAMES_IN_ERRORS
-    ? `${shown} and ${names.length - MAX_NAMES_IN_ERRORS} more`
-    : shown || 'none';
 }
 
 function lambdaDestination(ctx: DestinationContext): DestinationTarget | { error: string } {

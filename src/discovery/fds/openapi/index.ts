@@ -1,0 +1,218 @@
+import { createHash } from 'crypto';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import pLimit from 'p-limit';
+import { parse as parseYaml } from 'yaml';
+import { keyOf, keyString } from '../../../api/resource';
+import { activeSettings } from '../../../api/settings';
+import type { KubeUpstreamSpec, RestFunctionSpec, StaticUpstreamSpec, Upstream } from '../../../api/types';
+import { OPENAPI_DISCOVERER } from '../../../translator/plugins/rest/functions';
+import { DISCOVERY_LABEL, type DiscoveryContext, type FunctionDiscoverer } from '../discoverer';
+import { fetchDocument, type TlsOptions } from './fetch-document';
+import { operationsOf, type ApiDocument } from './operations';
+
+/** Where services usually publish their OpenAPI document; Settings discovery.openApiPaths replaces it. */
+export const DEFAULT_OPENAPI_PATHS: readonly string[] = [
+  '/openapi.json',
+  '/openapi.yaml',
+  '/swagger.json',
+  '/swagger.yaml',
+  '/swagger/docs/v1',
+  '/swagger/docs/v2',
+  '/v1/swagger',
+  '/v2/swagger',
+  '/v2/api-docs',
+  '/v3/api-docs',
+  '/api-docs',
+  '/swagger/v1/swagger.json',
+];
+/** Probe requests in flight at once, over all upstreams. */
+const MAX_CONCURRENT_REQUESTS = 8;
+/** After no path had a document, the upstream is left alone this long (or until its spec changes). */
+const NOT_FOUND_MEMORY_MS = 10 * 60 * 1000;
+
+const limit = pLimit(MAX_CONCURRENT_REQUESTS);
+
+interface Service {
+  baseUrl: string;
+  tls?: TlsOptions;
+}
+
+interface Found {
+  url: string;
+  tls?: TlsOptions;
+  etag?: string;
+  contentHash?: string;
+  functions?: RestFunctionSpec[];
+}
+
+/** What was learnt about one upstream, valid while its spec, labels and the probe paths stay the same. */
+interface Memory {
+  key: string;
+  found?: Found;
+  notFound?: { until: number; message: string };
+}
+
+function serviceOf(upstream: Upstream): Service {
+  const spec = upstream.spec ?? {};
+  if (spec.static) {
+    const { hosts, useTls, sni, caFile } = spec.static as StaticUpstreamSpec;
+    const host = hosts[0];
+    const address = host.address.includes(':') ? `[${host.address}]` : host.address;
+    return {
+      baseUrl: `${useTls ? 'https' : 'http'}://${address}:${host.port}`,
+      tls: useTls ? { servername: sni || undefined, caFile: caFile || undefined } : undefined,
+    };
+  }
+  const kube = spec.kube as KubeUpstreamSpec;
+  const namespace = kube.serviceNamespace || upstream.metadata.namespace;
+  return { baseUrl: `http://${kube.serviceName}.${namespace}.svc.cluster.local:${kube.servicePort}` };
+}
+
+function candidateUrls(upstream: Upstream, service: Service, paths: readonly string[]): string[] {
+  const swaggerUrl = (upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec?.rest?.swaggerUrl;
+  if (swaggerUrl) return [new URL(swaggerUrl, service.baseUrl).toString()];
+  return paths.map((path) => new URL(path, service.baseUrl).toString());
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A JSON or YAML body that declares itself Swagger 2.0 or OpenAPI 3.x, else undefined (an HTML page, say). */
+function asApiDocument(body: string): ApiDocument | undefined {
+  let parsed: unknown;
+  try {
+    parsed = body.trimStart().startsWith('{') ? JSON.parse(body) : parseYaml(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const document = parsed as ApiDocument;
+  return typeof document.swagger === 'string' || typeof document.openapi === 'string' ? document : undefined;
+}
+
+/** Dereferences with swagger-parser (no external references: a document may not make us read files). */
+async function functionsOf(document: ApiDocument, url: string): Promise<RestFunctionSpec[]> {
+  let dereferenced: ApiDocument;
+  try {
+    dereferenced = (await SwaggerParser.dereference(document as never, {
+      resolve: { external: false },
+    })) as ApiDocument;
+  } catch (error) {
+    throw new Error(`the OpenAPI document at ${url} is invalid: ${(error as Error).message}`);
+  }
+  return operationsOf(dereferenced, url);
+}
+
+async function parseFound(found: Found, body: string): Promise<RestFunctionSpec[]> {
+  const document = asApiDocument(body);
+  if (!document) throw new Error(`${found.url} no longer serves an OpenAPI document`);
+  const functions = await functionsOf(document, found.url);
+  found.contentHash = sha256(body);
+  found.functions = functions;
+  return functions;
+}
+
+/** Re-reads a known document: unchanged content (ETag or hash) keeps the functions without parsing. */
+async function refresh(found: Found, signal?: AbortSignal): Promise<RestFunctionSpec[] | undefined> {
+  const response = await limit(() => fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal }));
+  if (response.status === 304 && found.functions) return found.functions;
+  if (response.status !== 200 || response.body === undefined) return undefined;
+  found.etag = response.etag;
+  if (found.functions && sha256(response.body) === found.contentHash) return found.functions;
+  return parseFound(found, response.body);
+}
+
+type ProbeResult = { found: Found; body: string } | { missing: true } | { failure: string };
+
+async function probe(url: string, tls: TlsOptions | undefined, signal?: AbortSignal): Promise<ProbeResult> {
+  try {
+    const response = await fetchDocument(url, { tls, signal });
+    if (response.status !== 200 || response.body === undefined || !asApiDocument(response.body))
+      return { missing: true };
+    return { found: { url, tls, etag: response.etag }, body: response.body };
+  } catch (error) {
+    return { failure: `${url}: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * Tries the candidate URLs (bounded concurrency, in parallel) and takes the first one, in list order, that
+ * serves an OpenAPI document. Throws when the service could not be reached; returns undefined when it was
+ * reached but has no document.
+ */
+async function probeAll(urls: string[], tls: TlsOptions | undefined, signal?: AbortSignal) {
+  const controller = new AbortController();
+  const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+  const results = urls.map((url) =>
+    limit(() => (combined.aborted ? { missing: true as const } : probe(url, tls, combined))),
+  );
+  const failures: string[] = [];
+  try {
+    for (const pending of results) {
+      const result = await pending;
+      if ('found' in result) return result;
+      if ('failure' in result) failures.push(result.failure);
+    }
+  } finally {
+    controller.abort();
+  }
+  if (failures.length === urls.length) throw new Error(`cannot reach the service: ${failures[0]}`);
+  return undefined;
+}
+
+const memories = new Map<string, Memory>();
+
+async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promise<RestFunctionSpec[]> {
+  const id = keyString(keyOf(upstream));
+  const paths = activeSettings(ctx.snapshot).discovery?.openApiPaths ?? DEFAULT_OPENAPI_PATHS;
+  const key = JSON.stringify([upstream.spec, upstream.metadata.labels, paths]);
+  let memory = memories.get(id);
+  if (memory?.key !== key) {
+    memory = { key };
+    memories.set(id, memory);
+  }
+  const explicit =
+    upstream.metadata.labels?.[DISCOVERY_LABEL] === 'enabled' ||
+    Boolean((upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec?.rest?.swaggerUrl);
+  const notFound = (): RestFunctionSpec[] => {
+    if (explicit && memory?.notFound) throw new Error(memory.notFound.message);
+    return [];
+  };
+  if (memory.notFound && memory.notFound.until > Date.now()) return notFound();
+  if (memory.found) {
+    const functions = await refresh(memory.found, ctx.signal);
+    if (functions) return functions;
+    memory.found = undefined;
+  }
+  const service = serviceOf(upstream);
+  const urls = candidateUrls(upstream, service, paths);
+  const result = await probeAll(urls, service.tls, ctx.signal);
+  if (!result) {
+    memory.notFound = {
+      until: Date.now() + NOT_FOUND_MEMORY_MS,
+      message: `no OpenAPI document at ${urls.length === 1 ? urls[0] : `any of ${urls.length} probed paths of ${service.baseUrl}`} (probing again in ${NOT_FOUND_MEMORY_MS / 60000} min or when the upstream changes)`,
+    };
+    return notFound();
+  }
+  memory.notFound = undefined;
+  memory.found = result.found;
+  ctx.logger.info({ upstream: id, url: result.found.url }, 'found an OpenAPI document');
+  return parseFound(result.found, result.body);
+}
+
+/**
+ * OpenAPI discovery for service upstreams (static, kube): finds the service's OpenAPI or Swagger document
+ * (serviceSpec.rest.swaggerUrl, else the first of the probe paths that serves one) and turns each
+ * operation into a REST function. A service without a document is remembered, not re-probed every poll;
+ * a known document is re-read each poll and re-parsed only when its content changed.
+ */
+export const openApiDiscoverer: FunctionDiscoverer = {
+  name: OPENAPI_DISCOVERER,
+  upstreamTypes: ['static', 'kube'],
+  pollIntervalKey: 'openapi',
+  cloud: false,
+  defaultPollIntervalMs: 30_000,
+  discover: async (upstream, ctx) =>
+    (await discoverOpenApi(upstream, ctx)) as unknown as Array<Record<string, unknown>>,
+};

@@ -1,0 +1,119 @@
+import { keyOf, resolveRef } from '../../api/resource';
+import { lookup } from '../../api/snapshot';
+import type { MatcherSpec } from '../../api/types';
+import type { ProxyRoute } from '../gateway/proxy';
+import type { FunctionRoute } from '../plugin';
+import { functionPlugins } from './destinations';
+import type { RouteBuildContext } from './routes';
+import { parsePathTemplate, segmentRanks, type PathTemplate } from './uri-template';
+
+interface Candidate {
+  route: FunctionRoute;
+  template: PathTemplate;
+  ranks: number[];
+}
+
+/** Literal segments before variables, position by position; then longer templates; then by text. */
+function compareCandidates(a: Candidate, b: Candidate): number {
+  const length = Math.min(a.ranks.length, b.ranks.length);
+  for (let index = 0; index < length; index++) {
+    if (a.ranks[index] !== b.ranks[index]) return a.ranks[index] - b.ranks[index];
+  }
+  if (a.ranks.length !== b.ranks.length) return b.ranks.length - a.ranks.length;
+  if (a.route.pathTemplate !== b.route.pathTemplate)
+    return a.route.pathTemplate < b.route.pathTemplate ? -1 : 1;
+  return (a.route.method ?? '').localeCompare(b.route.method ?? '');
+}
+
+function joinPath(prefix: string, template: string): string {
+  return prefix.replace(/\/+$/, '') + template;
+}
+
+function candidatesOf(routes: FunctionRoute[], owner: ProxyRoute, ctx: RouteBuildContext): Candidate[] {
+  const candidates: Candidate[] = [];
+  const seen = new Map<string, string>();
+  for (const route of routes) {
+    const template = parsePathTemplate(route.pathTemplate);
+    if (typeof template === 'string') {
+      ctx.reports.warn(
+        owner.owner,
+        `${owner.source}: function ${route.function} left out: path ${JSON.stringify(route.pathTemplate)}: ${template}`,
+      );
+      continue;
+    }
+    // Variable names left out: two functions with the same shape cannot be told apart.
+    const shape = `${route.method ?? '*'} ${route.pathTemplate.replace(/\{[^}]*\}/g, '{}')}`;
+    const holder = seen.get(shape);
+    if (holder !== undefined) {
+      ctx.reports.warn(
+        owner.owner,
+        `${owner.source}: functions ${holder} and ${route.function} both match ${shape}; ${route.function} is left out`,
+      );
+      continue;
+    }
+    seen.set(shape, route.function);
+    candidates.push({ route, template, ranks: segmentRanks(template) });
+  }
+  return candidates.sort(compareCandidates);
+}
+
+function functionMatcher(prefix: MatcherSpec, candidate: Candidate): MatcherSpec | undefined {
+  const { route, template } = candidate;
+  if (route.method && prefix.methods?.length && !prefix.methods.includes(route.method)) return undefined;
+  const path = joinPath(prefix.prefix ?? '/', route.pathTemplate);
+  const hasVariables = template.segments.some((segment) => segment.some((piece) => !('literal' in piece)));
+  const { prefix: _prefix, ...conditions } = prefix;
+  return {
+    ...conditions,
+    ...(hasVariables ? { pathTemplate: path } : { exact: path }),
+    ...(route.method ? { methods: [route.method] } : {}),
+  };
+}
+
+/**
+ * `routeAction.functions`: one route per function of the upstream under each prefix matcher, ordered so
+ * that literal segments win over variables (`/pets/mine` before `/pets/{id}`). Each generated route is a
+ * `single` destination to its function, so the function's plugin rewrites the path as for a hand-written
+ * route. Two functions that cannot be told apart are a Warning naming both (the first is served).
+ */
+export function expandFunctionRoutes(route: ProxyRoute, ctx: RouteBuildContext): ProxyRoute[] {
+  const reject = (reason: string): ProxyRoute[] => [{ ...route, rejected: reason }];
+  const ref = resolveRef(route.routeAction?.functions?.upstream ?? { name: '' }, route.owner.namespace);
+  const upstream = lookup(ctx.snapshot.upstreams, ref);
+  if (!upstream) return reject(`routeAction.functions: upstream ${ref.namespace}/${ref.name} not found`);
+  if (ctx.reports.hasErrors(keyOf(upstream)))
+    return reject(`routeAction.functions: upstream ${ref.namespace}/${ref.name} is rejected`);
+  const plugin = functionPlugins(upstream, ctx.plugins, ctx).find((candidate) => candidate.functionRoutes);
+  if (!plugin?.functionRoutes) {
+    return reject(
+      `routeAction.functions: upstream ${ref.namespace}/${ref.name} offers no functions that map to paths ` +
+        '(REST operations do: set serviceSpec.rest or enable discovery)',
+    );
+  }
+  const matchers = route.matchers?.length ? route.matchers : [{ prefix: '/' }];
+  const notPrefix = matchers.findIndex((matcher) => matcher.prefix === undefined);
+  if (notPrefix >= 0) return reject(`matchers[${notPrefix}]: routeAction.functions needs prefix matchers`);
+  const candidates = candidatesOf(plugin.functionRoutes(upstream, ctx), route, ctx);
+  if (candidates.length === 0) {
+    ctx.reports.warn(
+      route.owner,
+      `${route.source}: upstream ${ref.namespace}/${ref.name} has no functions yet; the route serves nothing`,
+    );
+  }
+  const { functions: _functions, ...action } = route.routeAction ?? {};
+  return matchers.flatMap((prefix) =>
+    candidates.flatMap((candidate) => {
+      const matcher = functionMatcher(prefix, candidate);
+      if (!matcher) return [];
+      return [
+        {
+          ...route,
+          name: candidate.route.function,
+          matchers: [matcher],
+          routeAction: { ...action, single: { upstream: ref, function: candidate.route.function } },
+          source: `${route.source} (function ${candidate.route.function})`,
+        },
+      ];
+    }),
+  );
+}

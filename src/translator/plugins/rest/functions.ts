@@ -1,0 +1,51 @@
+import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import type { RestFunctionSpec, ServiceSpec, Upstream } from '../../../api/types';
+
+/** The discoverer whose results are REST functions. */
+export const OPENAPI_DISCOVERER = 'openapi';
+
+export type KnownRestFunction = RestFunctionSpec & { source: 'spec' | 'discovered' };
+
+/** The serviceSpec of a service upstream (static or kube). */
+export function serviceSpecOf(upstream: Upstream): ServiceSpec | undefined {
+  return (upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec;
+}
+
+function discoveredOf(upstream: Upstream, snapshot: ApiSnapshot): RestFunctionSpec[] | undefined {
+  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  return discovered?.discoverer === OPENAPI_DISCOVERER
+    ? (discovered.functions as unknown as RestFunctionSpec[])
+    : undefined;
+}
+
+/** Whether the upstream offers REST functions: written in serviceSpec.rest, or found by discovery. */
+export function hasRestFunctions(upstream: Upstream, snapshot: ApiSnapshot): boolean {
+  return serviceSpecOf(upstream)?.rest !== undefined || discoveredOf(upstream, snapshot) !== undefined;
+}
+
+const tables = new WeakMap<Upstream, { discovered: unknown; table: Map<string, KnownRestFunction> }>();
+
+/**
+ * Hand-written operations first, then discovered ones: discovery never replaces an operation a user wrote
+ * under the same name. Built once per upstream and discovery result.
+ */
+export function restFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<string, KnownRestFunction> {
+  const discovered = discoveredOf(upstream, snapshot);
+  const cached = tables.get(upstream);
+  if (cached && cached.discovered === discovered) return cached.table;
+  const table = new Map<string, KnownRestFunction>();
+  for (const fn of serviceSpecOf(upstream)?.rest?.functions ?? []) {
+    if (!table.has(fn.name)) table.set(fn.name, { ...fn, source: 'spec' });
+  }
+  for (const fn of discovered ?? []) {
+    if (!table.has(fn.name)) table.set(fn.name, { ...fn, source: 'discovered' });
+  }
+  tables.set(upstream, { discovered, table });
+  return table;
+}
+
+/** basePath + path, with exactly one slash between them and none at the end of basePath. */
+export function upstreamPath(fn: RestFunctionSpec): string {
+  const base = (fn.basePath ?? '').replace(/\/+$/, '');
+  return (base && !base.startsWith('/') ? `/${base}` : base) + fn.path;
+}
