@@ -13,13 +13,16 @@ interface Candidate {
   ranks: number[];
 }
 
-/** Literal segments before variables, position by position; then longer templates; then by text. */
+/**
+ * Literal segments before variables, position by position; then shorter templates (two templates that
+ * differ only in length never match the same path); then by text and method.
+ */
 function compareCandidates(a: Candidate, b: Candidate): number {
   const length = Math.min(a.ranks.length, b.ranks.length);
   for (let index = 0; index < length; index++) {
     if (a.ranks[index] !== b.ranks[index]) return a.ranks[index] - b.ranks[index];
   }
-  if (a.ranks.length !== b.ranks.length) return b.ranks.length - a.ranks.length;
+  if (a.ranks.length !== b.ranks.length) return a.ranks.length - b.ranks.length;
   if (a.route.pathTemplate !== b.route.pathTemplate)
     return a.route.pathTemplate < b.route.pathTemplate ? -1 : 1;
   return (a.route.method ?? '').localeCompare(b.route.method ?? '');
