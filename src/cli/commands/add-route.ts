@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { DEFAULT_NAMESPACE, type Resource } from '../../api/resource';
-import type { HeaderMatcherSpec, MatcherSpec, RouteSpec, VirtualServiceSpec } from '../../api/types';
+import type {
+  HeaderMatcherSpec,
+  MatcherSpec,
+  RouteActionSpec,
+  RouteSpec,
+  VirtualServiceSpec,
+} from '../../api/types';
 import { UserError } from '../errors';
 import { openStore } from '../offline';
 import { newResource, writeResource } from '../write';
@@ -14,6 +20,7 @@ interface AddRouteOptions {
   destName: string;
   destNamespace: string;
   function?: string;
+  allFunctions?: boolean;
   prefixRewrite?: string;
   name: string;
   namespace: string;
@@ -42,6 +49,27 @@ function matcherOf(options: AddRouteOptions): MatcherSpec {
     });
   }
   return matcher;
+}
+
+/** --all-functions makes one route per function under the prefix, each rewriting the path itself. */
+function checkAllFunctions(options: AddRouteOptions): void {
+  if (!options.allFunctions) return;
+  if (options.function !== undefined)
+    throw new UserError('--all-functions routes every function of the upstream: drop --function');
+  if (options.pathPrefix === undefined)
+    throw new UserError(
+      '--all-functions needs --path-prefix: each function is routed by its own path under that prefix',
+    );
+  if (options.prefixRewrite !== undefined)
+    throw new UserError(
+      '--all-functions: each function sets its upstream path itself: drop --prefix-rewrite',
+    );
+}
+
+function routeActionOf(options: AddRouteOptions): RouteActionSpec {
+  const upstream = { name: options.destName, namespace: options.destNamespace };
+  if (options.allFunctions) return { functions: { upstream } };
+  return { single: { upstream, ...(options.function ? { function: options.function } : {}) } };
 }
 
 async function findVirtualService(
@@ -82,21 +110,28 @@ export function registerAddRoute(program: Command): void {
       '--function <name>',
       'a function of the upstream (Lambda NAME[:QUALIFIER], OpenAPI operationId, ...)',
     )
+    .option(
+      '--all-functions',
+      'one route per function of the upstream (OpenAPI: its method and path) under --path-prefix, kept in sync with discovery',
+    )
     .option('--prefix-rewrite <path>', 'rewrite the matched prefix to this')
     .option('--name <virtualservice>', 'the virtual service', 'default')
     .option('--namespace <namespace>', 'namespace of the virtual service', DEFAULT_NAMESPACE)
     .option('-x, --index <n>', 'position of the new route in the list', (value) => Number(value), 0)
     .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
     .option('--dry-run', 'print the virtual service instead of writing it')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  sluice add route --path-prefix /lambda --dest-name aws-east --function hello-world:1
+  sluice add route --path-prefix /petstore --dest-name petstore --all-functions`,
+    )
     .action(async (options: AddRouteOptions) => {
+      checkAllFunctions(options);
       const route: RouteSpec = {
         matchers: [matcherOf(options)],
-        routeAction: {
-          single: {
-            upstream: { name: options.destName, namespace: options.destNamespace },
-            ...(options.function ? { function: options.function } : {}),
-          },
-        },
+        routeAction: routeActionOf(options),
         ...(options.prefixRewrite !== undefined ? { options: { prefixRewrite: options.prefixRewrite } } : {}),
       };
       const existing = await findVirtualService(options.configDir, options.namespace, options.name);

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import type { Command } from 'commander';
-import { DEFAULT_NAMESPACE } from '../../api/resource';
-import type { HostSpec } from '../../api/types';
+import { DEFAULT_NAMESPACE, type Resource } from '../../api/resource';
+import type { HostSpec, KubeUpstreamSpec, StaticUpstreamSpec } from '../../api/types';
+import { DISCOVERY_LABEL } from '../../discovery/fds/discoverer';
 import { NotAvailableError, UserError } from '../errors';
 import { newResource, writeResource } from '../write';
 
@@ -38,6 +39,42 @@ function withCommon(command: Command): Command {
     .option('--dry-run', 'print the resource instead of writing it');
 }
 
+interface ServiceOptions extends CommonOptions {
+  swaggerUrl?: string;
+}
+
+function withServiceOptions(command: Command): Command {
+  return withCommon(command).option(
+    '--swagger-url <url>',
+    'where the OpenAPI document is: an http(s) URL, or a path on the upstream such as /openapi.json (also enables function discovery for the upstream)',
+  );
+}
+
+function checkSwaggerUrl(url: string): string {
+  if (url.startsWith('/') || /^https?:\/\/[^/]/.test(url)) return url;
+  throw new UserError(
+    `--swagger-url ${url}: give an http(s) URL or a path on the upstream starting with /, e.g. /openapi.json`,
+  );
+}
+
+/**
+ * A static or kube upstream; with --swagger-url also labelled for discovery, since in the default
+ * (whitelist) fdsMode the document would otherwise never be read.
+ */
+function serviceUpstream(
+  options: ServiceOptions,
+  type: 'static' | 'kube',
+  service: StaticUpstreamSpec | KubeUpstreamSpec,
+): Resource {
+  if (options.swaggerUrl === undefined)
+    return newResource('Upstream', options.name, options.namespace, { spec: { [type]: service } });
+  const serviceSpec = { rest: { swaggerUrl: checkSwaggerUrl(options.swaggerUrl) } };
+  return newResource('Upstream', options.name, options.namespace, {
+    metadata: { name: options.name, namespace: options.namespace, labels: { [DISCOVERY_LABEL]: 'enabled' } },
+    spec: { [type]: { ...service, serviceSpec } },
+  });
+}
+
 function notYet(kind: string, type: string): () => never {
   return () => {
     throw new NotAvailableError(
@@ -49,38 +86,34 @@ function notYet(kind: string, type: string): () => never {
 export function registerCreate(program: Command): void {
   const create = program.command('create').description('create an upstream, secret or virtualservice');
   const upstream = create.command('upstream').description('create an upstream: static | kube | aws');
-  withCommon(upstream.command('static').description('fixed hosts'))
+  withServiceOptions(upstream.command('static').description('fixed hosts'))
     .requiredOption('--host <address:port>', 'a host (repeat for several)', collect)
     .option('--use-tls', 'connect with TLS')
     .option('--sni <name>', 'SNI sent with TLS')
     .option('--http2', 'speak HTTP/2 to the upstream (gRPC)')
     .action(
-      (options: CommonOptions & { host: string[]; useTls?: boolean; sni?: string; http2?: boolean }) => {
-        const spec = {
-          static: {
-            hosts: options.host.map(parseHost),
-            ...(options.useTls ? { useTls: true } : {}),
-            ...(options.sni ? { sni: options.sni } : {}),
-            ...(options.http2 ? { http2: true } : {}),
-          },
+      (options: ServiceOptions & { host: string[]; useTls?: boolean; sni?: string; http2?: boolean }) => {
+        const service: StaticUpstreamSpec = {
+          hosts: options.host.map(parseHost),
+          ...(options.useTls ? { useTls: true } : {}),
+          ...(options.sni ? { sni: options.sni } : {}),
+          ...(options.http2 ? { http2: true } : {}),
         };
-        return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+        return writeResource(serviceUpstream(options, 'static', service), options);
       },
     );
-  withCommon(upstream.command('kube').description('a Kubernetes Service port'))
+  withServiceOptions(upstream.command('kube').description('a Kubernetes Service port'))
     .requiredOption('--service-name <name>', 'the Service')
     .option('--service-namespace <namespace>', 'its namespace (default: --namespace)')
     .requiredOption('--service-port <port>', 'the Service port', Number)
     .action(
-      (options: CommonOptions & { serviceName: string; serviceNamespace?: string; servicePort: number }) => {
-        const spec = {
-          kube: {
-            serviceName: options.serviceName,
-            serviceNamespace: options.serviceNamespace ?? options.namespace,
-            servicePort: options.servicePort,
-          },
+      (options: ServiceOptions & { serviceName: string; serviceNamespace?: string; servicePort: number }) => {
+        const service: KubeUpstreamSpec = {
+          serviceName: options.serviceName,
+          serviceNamespace: options.serviceNamespace ?? options.namespace,
+          servicePort: options.servicePort,
         };
-        return writeResource(newResource('Upstream', options.name, options.namespace, { spec }), options);
+        return writeResource(serviceUpstream(options, 'kube', service), options);
       },
     );
   withCommon(upstream.command('aws').description('AWS Lambda functions of one account and region'))
