@@ -69,6 +69,7 @@ export function uriTemplateProblem(template: string): string | undefined {
 }
 
 function envoySegmentProblem(segment: Piece[], isLast: boolean): string | undefined {
+  if (segment.length === 0 && !isLast) return 'an empty segment ("//")';
   for (const [index, piece] of segment.entries()) {
     if ('literal' in piece && !ENVOY_LITERAL.test(piece.literal))
       return `literal ${JSON.stringify(piece.literal)} has characters uri_template does not accept`;

@@ -104,11 +104,16 @@ async function functionsOf(document: ApiDocument, url: string): Promise<RestFunc
   return operationsOf(dereferenced, url);
 }
 
-async function parseFound(found: Found, body: string): Promise<RestFunctionSpec[]> {
+/**
+ * The ETag is remembered only with the functions parsed from its body: an invalid document must not be
+ * answered 304 next time and pass for the last valid one.
+ */
+async function parseFound(found: Found, body: string, etag: string | undefined): Promise<RestFunctionSpec[]> {
   const document = asApiDocument(body);
   if (!document) throw new Error(`${found.url} no longer serves an OpenAPI document`);
   const functions = await functionsOf(document, found.url);
   found.contentHash = sha256(body);
+  found.etag = etag;
   found.functions = functions;
   return functions;
 }
@@ -116,21 +121,26 @@ async function parseFound(found: Found, body: string): Promise<RestFunctionSpec[
 /** Re-reads a known document: unchanged content (ETag or hash) keeps the functions without parsing. */
 async function refresh(found: Found, signal?: AbortSignal): Promise<RestFunctionSpec[] | undefined> {
   const response = await limit(() => fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal }));
+  // A failing service has not lost its document: keep the functions rather than probe and forget them.
+  if (response.status >= 500) throw new Error(`${found.url}: HTTP ${response.status}`);
   if (response.status === 304 && found.functions) return found.functions;
   if (response.status !== 200 || response.body === undefined) return undefined;
-  found.etag = response.etag;
-  if (found.functions && sha256(response.body) === found.contentHash) return found.functions;
-  return parseFound(found, response.body);
+  if (found.functions && sha256(response.body) === found.contentHash) {
+    found.etag = response.etag;
+    return found.functions;
+  }
+  return parseFound(found, response.body, response.etag);
 }
 
-type ProbeResult = { found: Found; body: string } | { missing: true } | { failure: string };
+type ProbeResult = { found: Found; body: string; etag?: string } | { missing: true } | { failure: string };
 
 async function probe(url: string, tls: TlsOptions | undefined, signal?: AbortSignal): Promise<ProbeResult> {
   try {
     const response = await fetchDocument(url, { tls, signal });
+    if (response.status >= 500) return { failure: `${url}: HTTP ${response.status}` };
     if (response.status !== 200 || response.body === undefined || !asApiDocument(response.body))
       return { missing: true };
-    return { found: { url, tls, etag: response.etag }, body: response.body };
+    return { found: { url, tls }, body: response.body, etag: response.etag };
   } catch (error) {
     return { failure: `${url}: ${(error as Error).message}` };
   }
@@ -138,8 +148,8 @@ async function probe(url: string, tls: TlsOptions | undefined, signal?: AbortSig
 
 /**
  * Tries the candidate URLs (bounded concurrency, in parallel) and takes the first one, in list order, that
- * serves an OpenAPI document. Throws when the service could not be reached; returns undefined when it was
- * reached but has no document.
+ * serves an OpenAPI document. Throws when the service could not be reached or answered only server errors;
+ * returns undefined when it was reached but has no document.
  */
 async function probeAll(urls: string[], tls: TlsOptions | undefined, signal?: AbortSignal) {
   const controller = new AbortController();
@@ -198,7 +208,7 @@ async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promi
   memory.notFound = undefined;
   memory.found = result.found;
   ctx.logger.info({ upstream: id, url: result.found.url }, 'found an OpenAPI document');
-  return parseFound(result.found, result.body);
+  return parseFound(result.found, result.body, result.etag);
 }
 
 /**

@@ -52,6 +52,15 @@ function serverBasePath(server: Server | undefined, documentUrl: string): string
   }
 }
 
+/** The operation's servers, else its path's, else the document's; an empty list counts as none. */
+function applicableServers(
+  document: ApiDocument,
+  item: PathItem,
+  operation: Operation,
+): Server[] | undefined {
+  return [operation.servers, item.servers, document.servers].find((servers) => servers?.length);
+}
+
 function fixedValue(parameter: Parameter): string | undefined {
   if (!parameter.required) return undefined;
   const values = parameter.enum ?? parameter.schema?.enum;
@@ -118,7 +127,7 @@ export function operationsOf(document: ApiDocument, documentUrl: string): RestFu
       if (!operation) continue;
       const base = document.swagger
         ? (document.basePath ?? '').replace(/\/+$/, '')
-        : serverBasePath((operation.servers ?? item.servers ?? document.servers)?.[0], documentUrl);
+        : serverBasePath(applicableServers(document, item, operation)?.[0], documentUrl);
       let name = operation.operationId || derivedName(method, path);
       for (let suffix = 2; names.has(name); suffix++)
         name = `${operation.operationId || derivedName(method, path)}_${suffix}`;

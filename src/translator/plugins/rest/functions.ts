@@ -44,8 +44,16 @@ export function restFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<st
   return table;
 }
 
+/**
+ * The operation's path as requests carry it. Some documents tell operations on one path apart with a
+ * fragment (ReadMe's `/cookies#formExploded`), which never leaves a client.
+ */
+export function requestPath(fn: RestFunctionSpec): string {
+  return fn.path.split('#')[0];
+}
+
 /** basePath + path, with exactly one slash between them and none at the end of basePath. */
 export function upstreamPath(fn: RestFunctionSpec): string {
   const base = (fn.basePath ?? '').replace(/\/+$/, '');
-  return (base && !base.startsWith('/') ? `/${base}` : base) + fn.path;
+  return (base && !base.startsWith('/') ? `/${base}` : base) + requestPath(fn);
 }

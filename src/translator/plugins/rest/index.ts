@@ -2,7 +2,7 @@ import { keyOf } from '../../../api/resource';
 import { clusterName } from '../../envoy/clusters';
 import type { DestinationContext, DestinationTarget, TranslatorPlugin } from '../../plugin';
 import { listNames } from '../list-names';
-import { hasRestFunctions, restFunctions, upstreamPath } from './functions';
+import { hasRestFunctions, requestPath, restFunctions, upstreamPath } from './functions';
 import { pathRewrite } from './rewrite';
 import { LUA_FILTER, LUA_TYPE, requestTransformation } from './transformation';
 import { routeTemplate } from './variables';
@@ -47,7 +47,7 @@ export const restPlugin: TranslatorPlugin = {
   functionRoutes: (upstream, ctx) =>
     [...restFunctions(upstream, ctx.snapshot).values()].map((fn) => ({
       function: fn.name,
-      pathTemplate: routeTemplate(fn.path),
+      pathTemplate: routeTemplate(requestPath(fn)),
       method: fn.method,
     })),
   destination: restDestination,
