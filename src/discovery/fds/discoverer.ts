@@ -23,6 +23,8 @@ export interface FunctionDiscoverer {
    * (static, kube) follow `fdsMode`.
    */
   readonly cloud: boolean;
+  /** Whether the upstream asks for this discovery itself (an OpenAPI swaggerUrl, say), label or not. */
+  requested?(upstream: Upstream): boolean;
   /** Default time between two runs for one upstream, when Settings say nothing. */
   readonly defaultPollIntervalMs: number;
   /** The upstream's functions now; throws with a message fit for the upstream's status on failure. */
@@ -43,6 +45,6 @@ export function isDiscoveryEnabled(
   if (!spec || !discoverer.upstreamTypes.some((type) => spec[type] !== undefined)) return false;
   const label = upstream.metadata.labels?.[DISCOVERY_LABEL];
   if (label === 'disabled' || fdsMode === 'disabled') return false;
-  if (discoverer.cloud || label === 'enabled') return true;
+  if (discoverer.cloud || label === 'enabled' || discoverer.requested?.(upstream)) return true;
   return fdsMode === 'blacklist';
 }

@@ -232,6 +232,17 @@ spec: {kube: {serviceName: pets, servicePort: 8080, serviceSpec: {rest: {swagger
       ]);
     });
 
+    it('reads a document that starts with a byte order mark', async () => {
+      server.serve('/openapi.json', `\uFEFF${oasExample('3.0/json/petstore.json')}`);
+      expect(names(await discover(upstream()))).toEqual(PETSTORE_OPERATIONS);
+    });
+
+    it('discovers an unlabelled upstream that names its document with swaggerUrl (default whitelist mode)', async () => {
+      server.serve('/api/spec.yaml', oasExample('2.0/yaml/petstore-minimal.yaml'));
+      const found = await discover(upstream({ labels: {}, swaggerUrl: '/api/spec.yaml' }));
+      expect(names(found)).toEqual(['get_pets']);
+    });
+
     it('derives names for operations without operationId', async () => {
       server.serve('/openapi.json', oasExample('3.0/json/petstore-simple.json'));
       const found = await discover(upstream());
@@ -274,6 +285,14 @@ spec: {kube: {serviceName: pets, servicePort: 8080, serviceSpec: {rest: {swagger
       expect(relabelled.error).toBeUndefined();
       expect(names(relabelled)).toEqual(PETSTORE_OPERATIONS);
       expect(server.count('/openapi.json')).toBe(2);
+    });
+
+    it('forgets an upstream that is deleted, so one created again with the same spec is probed', async () => {
+      await discover(upstream());
+      await discover(upstream({ name: 'other' }));
+      expect(server.count()).toBe(2 * DEFAULT_OPENAPI_PATHS.length);
+      await discover(upstream());
+      expect(server.count()).toBe(3 * DEFAULT_OPENAPI_PATHS.length);
     });
 
     it('probes again when the Settings probe paths change', async () => {

@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
-import { keyOf, keyString } from '../../../api/resource';
+import { nameKey } from '../../../api/snapshot';
 import { activeSettings } from '../../../api/settings';
 import type { KubeUpstreamSpec, RestFunctionSpec, StaticUpstreamSpec, Upstream } from '../../../api/types';
 import { OPENAPI_DISCOVERER } from '../../../translator/plugins/rest/functions';
@@ -68,10 +68,21 @@ function serviceOf(upstream: Upstream): Service {
   return { baseUrl: `http://${kube.serviceName}.${namespace}.svc.cluster.local:${kube.servicePort}` };
 }
 
+function swaggerUrlOf(upstream: Upstream): string | undefined {
+  return (upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec?.rest?.swaggerUrl || undefined;
+}
+
 function candidateUrls(upstream: Upstream, service: Service, paths: readonly string[]): string[] {
-  const swaggerUrl = (upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec?.rest?.swaggerUrl;
+  const swaggerUrl = swaggerUrlOf(upstream);
   if (swaggerUrl) return [new URL(swaggerUrl, service.baseUrl).toString()];
   return paths.map((path) => new URL(path, service.baseUrl).toString());
+}
+
+/** The upstream's TLS settings (SNI, CA) apply to the upstream itself, not to a document hosted elsewhere. */
+function tlsFor(urls: readonly string[], service: Service): TlsOptions | undefined {
+  return urls.every((url) => new URL(url).origin === new URL(service.baseUrl).origin)
+    ? service.tls
+    : undefined;
 }
 
 function sha256(text: string): string {
@@ -82,7 +93,8 @@ function sha256(text: string): string {
 function asApiDocument(body: string): ApiDocument | undefined {
   let parsed: unknown;
   try {
-    parsed = body.trimStart().startsWith('{') ? JSON.parse(body) : parseYaml(body);
+    const text = body.replace(/^\uFEFF/, '');
+    parsed = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
   } catch {
     return undefined;
   }
@@ -171,10 +183,17 @@ async function probeAll(urls: string[], tls: TlsOptions | undefined, signal?: Ab
   return undefined;
 }
 
+/** Upstream namespace/name -> what discovery learnt about it. */
 const memories = new Map<string, Memory>();
 
+/** Forgets upstreams that are gone, so the memory lasts only as long as they do. */
+function forgetDeleted(snapshot: DiscoveryContext['snapshot']): void {
+  for (const id of memories.keys()) if (!snapshot.upstreams.has(id)) memories.delete(id);
+}
+
 async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promise<RestFunctionSpec[]> {
-  const id = keyString(keyOf(upstream));
+  forgetDeleted(ctx.snapshot);
+  const id = nameKey(upstream.metadata.namespace, upstream.metadata.name);
   const paths = activeSettings(ctx.snapshot).discovery?.openApiPaths ?? DEFAULT_OPENAPI_PATHS;
   const key = JSON.stringify([upstream.spec, upstream.metadata.labels, paths]);
   let memory = memories.get(id);
@@ -183,8 +202,7 @@ async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promi
     memories.set(id, memory);
   }
   const explicit =
-    upstream.metadata.labels?.[DISCOVERY_LABEL] === 'enabled' ||
-    Boolean((upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec?.rest?.swaggerUrl);
+    upstream.metadata.labels?.[DISCOVERY_LABEL] === 'enabled' || swaggerUrlOf(upstream) !== undefined;
   const notFound = (): RestFunctionSpec[] => {
     if (explicit && memory?.notFound) throw new Error(memory.notFound.message);
     return [];
@@ -197,7 +215,7 @@ async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promi
   }
   const service = serviceOf(upstream);
   const urls = candidateUrls(upstream, service, paths);
-  const result = await probeAll(urls, service.tls, ctx.signal);
+  const result = await probeAll(urls, tlsFor(urls, service), ctx.signal);
   if (!result) {
     memory.notFound = {
       until: Date.now() + NOT_FOUND_MEMORY_MS,
@@ -222,6 +240,7 @@ export const openApiDiscoverer: FunctionDiscoverer = {
   upstreamTypes: ['static', 'kube'],
   pollIntervalKey: 'openapi',
   cloud: false,
+  requested: (upstream) => swaggerUrlOf(upstream) !== undefined,
   defaultPollIntervalMs: 30_000,
   discover: async (upstream, ctx) =>
     (await discoverOpenApi(upstream, ctx)) as unknown as Array<Record<string, unknown>>,

@@ -113,7 +113,8 @@ function derivedName(method: string, path: string): string {
 }
 
 /**
- * Every operation of a dereferenced document as a REST function, in document order: its name
+ * Every operation of a dereferenced document as a REST function, paths in document order and each path's
+ * methods in a fixed order (get, put, post, delete, options, head, patch, trace): its name
  * (operationId, or derived from method and path), method, path template, base path (Swagger basePath, or
  * the path of the applicable OpenAPI server URL), parameters and request media type.
  */

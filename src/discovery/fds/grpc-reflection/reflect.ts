@@ -1,0 +1,75 @@
+import * as grpc from '@grpc/grpc-js';
+import {
+  decodeFile,
+  dependencyOrder,
+  descriptorSetBytes,
+  describeServices,
+  type DescriptorFile,
+  type GrpcServiceDescription,
+} from './descriptors';
+import { ReflectionSession, type ReflectionVersion } from './reflection-client';
+
+/** Services every reflection-enabled server has, which are not the application's functions. */
+const INFRASTRUCTURE_SERVICES = /^grpc\.(reflection\.|health\.v1\.Health$)/;
+
+export interface ReflectionTarget {
+  address: string;
+  credentials: grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+  timeoutMs: number;
+}
+
+export interface ReflectedServices {
+  services: GrpcServiceDescription[];
+  /** Serialized FileDescriptorSet of the services' files and all their imports, imports first. */
+  descriptorSet: Buffer;
+}
+
+async function collectFiles(
+  session: ReflectionSession,
+  services: readonly string[],
+): Promise<Map<string, DescriptorFile>> {
+  const files = new Map<string, DescriptorFile>();
+  const add = (raws: Buffer[]) => {
+    for (const raw of raws) {
+      const file = decodeFile(raw);
+      if (!files.has(file.decoded.name)) files.set(file.decoded.name, file);
+    }
+  };
+  for (const service of services) add(await session.fileContainingSymbol(service));
+  // Servers may send only the file that holds a symbol: fetch missing imports until none is missing.
+  for (;;) {
+    const missing = [...files.values()]
+      .flatMap((file) => file.decoded.dependency ?? [])
+      .filter((name) => !files.has(name));
+    if (missing.length === 0) return files;
+    for (const name of new Set(missing)) add(await session.fileByFilename(name));
+  }
+}
+
+async function reflectWith(version: ReflectionVersion, target: ReflectionTarget): Promise<ReflectedServices> {
+  const session = new ReflectionSession(version, target.address, target.credentials, {
+    deadline: new Date(Date.now() + target.timeoutMs),
+    channelOptions: target.channelOptions,
+  });
+  try {
+    const names = (await session.listServices()).filter((name) => !INFRASTRUCTURE_SERVICES.test(name)).sort();
+    const files = dependencyOrder(await collectFiles(session, names));
+    return { services: describeServices(files, names), descriptorSet: descriptorSetBytes(files) };
+  } finally {
+    session.close();
+  }
+}
+
+/**
+ * The services a server describes through gRPC server reflection (grpc.reflection.v1, or v1alpha when
+ * the server has only that), with the descriptors of every file they need.
+ */
+export async function reflectServices(target: ReflectionTarget): Promise<ReflectedServices> {
+  try {
+    return await reflectWith('v1', target);
+  } catch (error) {
+    if ((error as grpc.ServiceError).code !== grpc.status.UNIMPLEMENTED) throw error;
+    return reflectWith('v1alpha', target);
+  }
+}
