@@ -47,8 +47,8 @@ export async function discoverTarget(
   signal?: AbortSignal,
 ): Promise<DiscoveredFunctions> {
   try {
-    const functions = await target.discoverer.discover(target.upstream, { snapshot, logger, signal });
-    return { discoverer: target.discoverer.name, functions, updatedAt: new Date().toISOString() };
+    const result = await target.discoverer.discover(target.upstream, { snapshot, logger, signal });
+    return { discoverer: target.discoverer.name, ...result, updatedAt: new Date().toISOString() };
   } catch (error) {
     const message = (error as Error).message;
     if (previous?.error !== message) {
@@ -57,9 +57,11 @@ export async function discoverTarget(
         'function discovery failed',
       );
     }
+    const known = previous?.discoverer === target.discoverer.name ? previous : undefined;
     return {
       discoverer: target.discoverer.name,
-      functions: previous?.discoverer === target.discoverer.name ? previous.functions : [],
+      functions: known?.functions ?? [],
+      ...(known?.descriptorSet ? { descriptorSet: known.descriptorSet } : {}),
       updatedAt: previous?.updatedAt ?? new Date(0).toISOString(),
       error: message,
     };

@@ -8,6 +8,8 @@ export interface DiscoveredFunctions {
   discoverer: string;
   /** Functions in the discoverer's shape (for aws-lambda: LambdaFunctionSpec with a full ARN). */
   functions: Array<Record<string, unknown>>;
+  /** Base64 FileDescriptorSet of the functions' protos (gRPC). */
+  descriptorSet?: string;
   /** When the functions were last found (ISO 8601). */
   updatedAt: string;
   /** The last discovery failure; `functions` are then the last ones known. */

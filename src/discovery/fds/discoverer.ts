@@ -27,8 +27,17 @@ export interface FunctionDiscoverer {
   requested?(upstream: Upstream): boolean;
   /** Default time between two runs for one upstream, when Settings say nothing. */
   readonly defaultPollIntervalMs: number;
+  /** Whether this discoverer can discover the upstream at all (gRPC needs HTTP/2, say). */
+  accepts?(upstream: Upstream): boolean;
   /** The upstream's functions now; throws with a message fit for the upstream's status on failure. */
-  discover(upstream: Upstream, ctx: DiscoveryContext): Promise<Array<Record<string, unknown>>>;
+  discover(upstream: Upstream, ctx: DiscoveryContext): Promise<DiscoveryResult>;
+}
+
+export interface DiscoveryResult {
+  /** Functions in the discoverer's shape. */
+  functions: Array<Record<string, unknown>>;
+  /** Base64 FileDescriptorSet of the functions' protos (gRPC). */
+  descriptorSet?: string;
 }
 
 export const DISCOVERY_LABEL = 'discovery.sluice.dev/function-discovery';
@@ -43,6 +52,7 @@ export function isDiscoveryEnabled(
 ): boolean {
   const spec = upstream.spec;
   if (!spec || !discoverer.upstreamTypes.some((type) => spec[type] !== undefined)) return false;
+  if (discoverer.accepts && !discoverer.accepts(upstream)) return false;
   const label = upstream.metadata.labels?.[DISCOVERY_LABEL];
   if (label === 'disabled' || fdsMode === 'disabled') return false;
   if (discoverer.cloud || label === 'enabled' || discoverer.requested?.(upstream)) return true;

@@ -29,6 +29,7 @@ function sameFunctions(a: DiscoveredFunctions | undefined, b: DiscoveredFunction
     a !== undefined &&
     a.error === b.error &&
     a.discoverer === b.discoverer &&
+    a.descriptorSet === b.descriptorSet &&
     JSON.stringify(a.functions) === JSON.stringify(b.functions)
   );
 }

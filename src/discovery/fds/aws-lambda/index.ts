@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import {
   LambdaClient,
   paginateListAliases,
@@ -42,19 +43,6 @@ function credentialsFor(
       maxAttempts: MAX_ATTEMPTS,
     },
   });
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 async function functionsOf(
@@ -120,14 +108,14 @@ export const awsLambdaDiscoverer: FunctionDiscoverer = {
       for await (const page of paginateListFunctions({ client }, {}, { abortSignal: ctx.signal })) {
         functions.push(...(page.Functions ?? []).filter((fn) => fn.FunctionName && fn.FunctionArn));
       }
-      const perFunction = await mapLimited(functions, PER_FUNCTION_CONCURRENCY, (fn) =>
-        functionsOf(client, fn, ctx.signal),
+      const limit = pLimit(PER_FUNCTION_CONCURRENCY);
+      const perFunction = await Promise.all(
+        functions.map((fn) => limit(() => functionsOf(client, fn, ctx.signal))),
       );
-      return perFunction
+      const sorted = perFunction
         .flat()
-        .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string)) as unknown as Array<
-        Record<string, unknown>
-      >;
+        .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string));
+      return { functions: sorted as unknown as Array<Record<string, unknown>> };
     } catch (error) {
       throw new Error(describeError(error));
     } finally {

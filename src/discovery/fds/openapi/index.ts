@@ -242,6 +242,8 @@ export const openApiDiscoverer: FunctionDiscoverer = {
   cloud: false,
   requested: (upstream) => swaggerUrlOf(upstream) !== undefined,
   defaultPollIntervalMs: 30_000,
-  discover: async (upstream, ctx) =>
-    (await discoverOpenApi(upstream, ctx)) as unknown as Array<Record<string, unknown>>,
+  accepts: (upstream) => !(upstream.spec?.static ?? upstream.spec?.kube)?.http2,
+  discover: async (upstream, ctx) => ({
+    functions: (await discoverOpenApi(upstream, ctx)) as unknown as Array<Record<string, unknown>>,
+  }),
 };
