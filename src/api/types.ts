@@ -26,8 +26,23 @@ export interface RestFunctionSpec {
   requestContentType?: string;
 }
 
+export interface GrpcMethodSpec {
+  name: string;
+  streaming?: 'unary' | 'client-streaming' | 'server-streaming' | 'bidi-streaming';
+  inputType?: string;
+  outputType?: string;
+}
+
+export interface GrpcServiceSpec {
+  /** Fully qualified, e.g. helloworld.Greeter. */
+  name: string;
+  methods?: GrpcMethodSpec[];
+}
+
 export interface ServiceSpec {
   rest?: { swaggerUrl?: string; functions?: RestFunctionSpec[] };
+  /** `descriptors`: base64 FileDescriptorSet. */
+  grpc?: { descriptors?: string; services?: GrpcServiceSpec[] };
 }
 
 export interface StaticUpstreamSpec {
@@ -133,6 +148,11 @@ export interface HeaderValueOptionSpec {
   append?: boolean;
 }
 
+export interface GrpcOptionsSpec {
+  maxGrpcTimeout?: string;
+  json?: { services?: string[] };
+}
+
 export interface RouteOptionsSpec {
   prefixRewrite?: string;
   timeout?: string;
@@ -158,6 +178,7 @@ export interface RouteOptionsSpec {
   };
   hostRewrite?: string;
   lambda?: { payloadPassthrough?: boolean; invocationMode?: InvocationMode };
+  grpc?: GrpcOptionsSpec;
 }
 
 export interface RouteSpec {
@@ -206,7 +227,7 @@ export interface SettingsSpec {
   adminAddress?: string;
   discovery?: {
     fdsMode?: 'whitelist' | 'blacklist' | 'disabled';
-    pollIntervals?: { aws?: string; openapi?: string };
+    pollIntervals?: { aws?: string; openapi?: string; grpc?: string };
     openApiPaths?: string[];
   };
 }

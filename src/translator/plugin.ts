@@ -51,6 +51,8 @@ export interface FunctionRoute {
   /** The path template under the route's prefix, e.g. `/pets/{petId}`. */
   pathTemplate: string;
   method?: string;
+  /** The path is the whole path, not under the prefix (gRPC: /package.Service/Method). */
+  absolute?: boolean;
 }
 
 /** Where a destination sends traffic, and what the route or weighted cluster must carry for it. */
@@ -91,6 +93,15 @@ export interface TranslatorPlugin {
    * plugin owns. Its `destination` then resolves the upstream's functions.
    */
   offersFunctions?(upstream: Upstream, ctx: TranslationContext): boolean;
+  /**
+   * The path a route to function `name` must match whatever its matchers say (gRPC: the method's path),
+   * or undefined when the function does not decide the path.
+   */
+  functionPath?(
+    upstream: Upstream,
+    name: string,
+    ctx: TranslationContext,
+  ): { exact: string } | { prefix: string } | undefined;
   /** Every function of the upstream as a route, for `routeAction.functions`. */
   functionRoutes?(upstream: Upstream, ctx: TranslationContext): FunctionRoute[];
   /**

@@ -10,7 +10,7 @@ import { translateYaml } from '../helpers/translate-yaml';
 
 /** A configuration that exercises every translator feature at once. */
 const EVERYTHING =
-  ['upstreams.yaml', 'virtualservice.yaml', 'routetable.yaml', 'openapi.yaml']
+  ['upstreams.yaml', 'virtualservice.yaml', 'routetable.yaml', 'openapi.yaml', 'grpc.yaml']
     .map((file) => fs.readFileSync(path.join(PACKAGE_ROOT, 'examples', file), 'utf8'))
     .join('\n---\n') +
   `

@@ -44,10 +44,7 @@ export function resolveDestination(request: DestinationRequest): DestinationTarg
   const plugin = pluginForUpstream(upstream, request.plugins);
   if (!plugin) return { error: `upstream ${ref.namespace}/${ref.name} has no supported type` };
   const fn = request.destination.function;
-  const functionPlugin =
-    fn !== undefined
-      ? request.plugins.find((other) => other.offersFunctions?.(upstream, request))
-      : undefined;
+  const functionPlugin = request.plugins.find((other) => other.offersFunctions?.(upstream, request));
   const resolver = functionPlugin?.destination ? functionPlugin : plugin;
   if (resolver.destination) return resolver.destination({ ...request, upstream });
   if (fn !== undefined) {

@@ -63,7 +63,7 @@ function candidatesOf(routes: FunctionRoute[], owner: ProxyRoute, ctx: RouteBuil
 function functionMatcher(prefix: MatcherSpec, candidate: Candidate): MatcherSpec | undefined {
   const { route, template } = candidate;
   if (route.method && prefix.methods?.length && !prefix.methods.includes(route.method)) return undefined;
-  const path = joinPath(prefix.prefix ?? '/', route.pathTemplate);
+  const path = route.absolute ? route.pathTemplate : joinPath(prefix.prefix ?? '/', route.pathTemplate);
   const hasVariables = template.segments.some((segment) => segment.some((piece) => !('literal' in piece)));
   const { prefix: _prefix, ...conditions } = prefix;
   return {
@@ -79,7 +79,7 @@ function functionMatcher(prefix: MatcherSpec, candidate: Candidate): MatcherSpec
  * `single` destination to its function, so the function's plugin rewrites the path as for a hand-written
  * route. Two functions that cannot be told apart are a Warning naming both (the first is served).
  */
-export function expandFunctionRoutes(route: ProxyRoute, ctx: RouteBuildContext): ProxyRoute[] {
+function expandFunctionRoutes(route: ProxyRoute, ctx: RouteBuildContext): ProxyRoute[] {
   const reject = (reason: string): ProxyRoute[] => [{ ...route, rejected: reason }];
   const ref = resolveRef(route.routeAction?.functions?.upstream ?? { name: '' }, route.owner.namespace);
   const upstream = lookup(ctx.snapshot.upstreams, ref);
@@ -115,8 +115,77 @@ export function expandFunctionRoutes(route: ProxyRoute, ctx: RouteBuildContext):
           matchers: [matcher],
           routeAction: { ...action, single: { upstream: ref, function: candidate.route.function } },
           source: `${route.source} (function ${candidate.route.function})`,
+          generated: true,
         },
       ];
     }),
   );
+}
+
+type PathSpecifier = { exact: string } | { prefix: string };
+
+/** The path the destinations' functions decide (gRPC methods), if any. */
+function functionPathOf(
+  route: ProxyRoute,
+  ctx: RouteBuildContext,
+): PathSpecifier | { error: string } | undefined {
+  const action = route.routeAction ?? {};
+  const destinations = action.single
+    ? [action.single]
+    : (action.multi?.destinations ?? []).map((weighted) => weighted.destination);
+  const paths = new Map<string, PathSpecifier>();
+  for (const destination of destinations) {
+    if (destination.function === undefined) continue;
+    const upstream = lookup(ctx.snapshot.upstreams, resolveRef(destination.upstream, route.owner.namespace));
+    if (!upstream) continue;
+    const plugin = functionPlugins(upstream, ctx.plugins, ctx).find((candidate) => candidate.functionPath);
+    const path = plugin?.functionPath?.(upstream, destination.function, ctx);
+    if (path) paths.set(JSON.stringify(path), path);
+  }
+  if (paths.size > 1) {
+    return {
+      error: `routeAction: the destinations' functions are on different gRPC paths (${[...paths.keys()].join(', ')})`,
+    };
+  }
+  return paths.values().next().value;
+}
+
+/** A gRPC function route matches its method's path; the matchers add header and query conditions. */
+function withFunctionPath(route: ProxyRoute, ctx: RouteBuildContext): ProxyRoute[] | undefined {
+  const path = functionPathOf(route, ctx);
+  if (!path) return undefined;
+  if ('error' in path) return [{ ...route, rejected: path.error }];
+  const matchers = route.matchers?.length ? route.matchers : [{}];
+  const conflicting = matchers.findIndex(
+    ({ prefix, exact, regex, pathTemplate }) =>
+      (prefix !== undefined && prefix !== '/') ||
+      exact !== undefined ||
+      regex !== undefined ||
+      pathTemplate !== undefined,
+  );
+  if (conflicting >= 0) {
+    return [
+      {
+        ...route,
+        rejected: `matchers[${conflicting}]: the function decides the path (${JSON.stringify(path)}); leave the path out of the matcher`,
+      },
+    ];
+  }
+  return [
+    {
+      ...route,
+      matchers: matchers.map(({ prefix: _prefix, ...conditions }) => ({ ...conditions, ...path })),
+      generated: true,
+    },
+  ];
+}
+
+/**
+ * The routes a function route stands for: one per function for routeAction.functions, or the route
+ * with its path set by its function (gRPC); undefined for any other route.
+ */
+export function functionRoutesOf(route: ProxyRoute, ctx: RouteBuildContext): ProxyRoute[] | undefined {
+  if (route.rejected || route.generated) return undefined;
+  if (route.routeAction?.functions) return expandFunctionRoutes(route, ctx);
+  return withFunctionPath(route, ctx);
 }

@@ -3,7 +3,7 @@ import type { RouteOptionsSpec } from '../../api/types';
 import type { ProxyRoute } from '../gateway/proxy';
 import type { DestinationTarget, Json, TranslationContext, TranslatorPlugin } from '../plugin';
 import { resolveDestination } from './destinations';
-import { expandFunctionRoutes } from './function-routes';
+import { functionRoutesOf } from './function-routes';
 import { toProtoDuration } from './durations';
 import { routeMatch } from './matchers';
 
@@ -220,9 +220,8 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
  * on Envoy (so its traffic never falls through to a broader route) and is left out for gRPC clients.
  */
 export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext): Json[] {
-  if (route.routeAction?.functions && !route.rejected) {
-    return expandFunctionRoutes(route, ctx).flatMap((generated) => translateRoute(generated, ctx));
-  }
+  const generated = functionRoutesOf(route, ctx);
+  if (generated) return generated.flatMap((each) => translateRoute(each, ctx));
   const built = buildRoutes(route, ctx);
   if (!isError(built)) return built;
   ctx.reports.warn(route.owner, `${route.source}: route rejected: ${built.error}`);

@@ -13,6 +13,8 @@ export interface ProxyRoute extends RouteSpec {
   source: string;
   /** Why the route cannot be served; it is then replaced by a 503 (Envoy) or left out (gRPC clients). */
   rejected?: string;
+  /** Made from a function route (routeAction.functions, a gRPC function's path): not to be expanded again. */
+  generated?: boolean;
 }
 
 export interface ProxyVirtualHost {

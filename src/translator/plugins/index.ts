@@ -3,6 +3,7 @@ import type { TranslatorPlugin } from '../plugin';
 import { awsLambdaPlugin } from './aws-lambda';
 import { corsPlugin } from './cors';
 import { faultsPlugin } from './faults';
+import { grpcPlugin } from './grpc';
 import { kubePlugin } from './kube';
 import { restPlugin } from './rest';
 import { staticPlugin } from './static';
@@ -15,6 +16,7 @@ export const PLUGINS: readonly TranslatorPlugin[] = [
   corsPlugin,
   awsLambdaPlugin,
   restPlugin,
+  grpcPlugin,
 ];
 
 registerEnvoyProtoFiles(PLUGINS.flatMap((plugin) => plugin.protoFiles ?? []));

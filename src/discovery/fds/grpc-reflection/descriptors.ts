@@ -1,20 +1,9 @@
 import { Writer } from 'protobufjs';
 import { FileDescriptorProto } from 'protobufjs/ext/descriptor';
 
-export type StreamingKind = 'unary' | 'client-streaming' | 'server-streaming' | 'bidi-streaming';
+import type { GrpcMethodSpec, GrpcServiceSpec } from '../../../api/types';
 
-export interface GrpcMethodSpec {
-  name: string;
-  streaming: StreamingKind;
-  inputType: string;
-  outputType: string;
-}
-
-export interface GrpcServiceDescription {
-  /** Fully qualified, e.g. helloworld.Greeter. */
-  name: string;
-  methods: GrpcMethodSpec[];
-}
+type StreamingKind = NonNullable<GrpcMethodSpec['streaming']>;
 
 interface DecodedFile {
   name: string;
@@ -102,9 +91,9 @@ export function descriptorSetBytes(files: readonly DescriptorFile[]): Buffer {
 export function describeServices(
   files: readonly DescriptorFile[],
   serviceNames: readonly string[],
-): GrpcServiceDescription[] {
+): GrpcServiceSpec[] {
   const messages = new Set(files.flatMap((file) => [...messageNames(file.decoded)]));
-  const services = new Map<string, GrpcServiceDescription>();
+  const services = new Map<string, GrpcServiceSpec>();
   for (const file of files) {
     for (const service of file.decoded.service ?? []) {
       const name = qualified(file.decoded.package, service.name);

@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
+import type { GrpcServiceSpec } from '../../../api/types';
 import {
   decodeFile,
   dependencyOrder,
   descriptorSetBytes,
   describeServices,
   type DescriptorFile,
-  type GrpcServiceDescription,
 } from './descriptors';
 import { ReflectionSession, type ReflectionVersion } from './reflection-client';
 
@@ -17,10 +17,11 @@ export interface ReflectionTarget {
   credentials: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
   timeoutMs: number;
+  signal?: AbortSignal;
 }
 
 export interface ReflectedServices {
-  services: GrpcServiceDescription[];
+  services: GrpcServiceSpec[];
   /** Serialized FileDescriptorSet of the services' files and all their imports, imports first. */
   descriptorSet: Buffer;
 }
@@ -52,11 +53,14 @@ async function reflectWith(version: ReflectionVersion, target: ReflectionTarget)
     deadline: new Date(Date.now() + target.timeoutMs),
     channelOptions: target.channelOptions,
   });
+  const cancel = () => session.close();
+  target.signal?.addEventListener('abort', cancel, { once: true });
   try {
     const names = (await session.listServices()).filter((name) => !INFRASTRUCTURE_SERVICES.test(name)).sort();
     const files = dependencyOrder(await collectFiles(session, names));
     return { services: describeServices(files, names), descriptorSet: descriptorSetBytes(files) };
   } finally {
+    target.signal?.removeEventListener('abort', cancel);
     session.close();
   }
 }

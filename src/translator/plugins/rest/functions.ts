@@ -1,15 +1,11 @@
 import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
-import type { RestFunctionSpec, ServiceSpec, Upstream } from '../../../api/types';
+import type { RestFunctionSpec, Upstream } from '../../../api/types';
+import { serviceSpecOf } from '../service-spec';
 
 /** The discoverer whose results are REST functions. */
 export const OPENAPI_DISCOVERER = 'openapi';
 
 export type KnownRestFunction = RestFunctionSpec & { source: 'spec' | 'discovered' };
-
-/** The serviceSpec of a service upstream (static or kube). */
-export function serviceSpecOf(upstream: Upstream): ServiceSpec | undefined {
-  return (upstream.spec?.static ?? upstream.spec?.kube)?.serviceSpec;
-}
 
 function discoveredOf(upstream: Upstream, snapshot: ApiSnapshot): RestFunctionSpec[] | undefined {
   const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
