@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: translation time and memory vs size, the protobufjs encode floor, incremental
- * re-translation, and xDS push latency vs connected streams. Writes BENCHMARKS.md at the repo root.
+ * re-translation, xDS push latency vs connected streams, and function discovery (AWS Lambda, OpenAPI) with
+ * translation of routes to the discovered functions. Writes BENCHMARKS.md at the repo root.
  * Progress goes to stderr.
  */
 import { fork } from 'child_process';
@@ -9,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { GenOptions } from './gen';
 import { lambdaSection, runLambdaBench } from './lambda';
+import { openApiSection, runOpenApiBench } from './openapi';
 import { runPushBench, type PushSummary } from './push';
 import { mb, ms, progress, ratio, table } from './stats';
 import type { TranslateJob, TranslateResult } from './translate-child';
@@ -596,6 +598,7 @@ async function main(): Promise<void> {
   }
 
   const lambda = await runLambdaBench();
+  const openapi = await runOpenApiBench();
 
   const cpus = os.cpus();
   const header = [
@@ -680,6 +683,7 @@ async function main(): Promise<void> {
       lambda,
       results.find((r) => r.label === '10,000 (1 RC)'),
     ),
+    openApiSection(openapi, r10k),
     interpretation(results, pushes),
     '',
   ].join('\n\n');
