@@ -109,8 +109,13 @@ spec: {virtualHost: {domains: ["*"], routes: [{matchers: [{prefix: /lambda}], ro
       const saved = await new FileDiscoveryState(dir).load();
       return saved.has('default/aws-east') ? undefined : true;
     });
-    expect(
-      running.controlPlane.currentStatuses().get('VirtualService/default/default')?.reasons?.[0],
-    ).toContain('upstream default/aws-east not found');
+    // The state file and the statuses are written by different steps: wait for the statuses too.
+    const reason = await waitFor('the route to report its missing upstream', () =>
+      running.controlPlane
+        .currentStatuses()
+        .get('VirtualService/default/default')
+        ?.reasons?.find((text) => text.includes('upstream default/aws-east not found')),
+    );
+    expect(reason).toMatch(/route rejected/);
   });
 });

@@ -1,4 +1,4 @@
-import pLimit from 'p-limit';
+import { Sema, withPermit } from '../limit';
 import {
   LambdaClient,
   paginateListAliases,
@@ -108,9 +108,9 @@ export const awsLambdaDiscoverer: FunctionDiscoverer = {
       for await (const page of paginateListFunctions({ client }, {}, { abortSignal: ctx.signal })) {
         functions.push(...(page.Functions ?? []).filter((fn) => fn.FunctionName && fn.FunctionArn));
       }
-      const limit = pLimit(PER_FUNCTION_CONCURRENCY);
+      const permits = new Sema(PER_FUNCTION_CONCURRENCY);
       const perFunction = await Promise.all(
-        functions.map((fn) => limit(() => functionsOf(client, fn, ctx.signal))),
+        functions.map((fn) => withPermit(permits, () => functionsOf(client, fn, ctx.signal))),
       );
       const sorted = perFunction
         .flat()

@@ -1,11 +1,11 @@
 import { createHash } from 'crypto';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
 import { nameKey } from '../../../api/snapshot';
 import { activeSettings } from '../../../api/settings';
 import type { KubeUpstreamSpec, RestFunctionSpec, StaticUpstreamSpec, Upstream } from '../../../api/types';
 import { OPENAPI_DISCOVERER } from '../../../translator/plugins/rest/functions';
+import { Sema, withPermit } from '../limit';
 import { DISCOVERY_LABEL, type DiscoveryContext, type FunctionDiscoverer } from '../discoverer';
 import { fetchDocument, type TlsOptions } from './fetch-document';
 import { operationsOf, type ApiDocument } from './operations';
@@ -30,7 +30,7 @@ const MAX_CONCURRENT_REQUESTS = 8;
 /** After no path had a document, the upstream is left alone this long (or until its spec changes). */
 const NOT_FOUND_MEMORY_MS = 10 * 60 * 1000;
 
-const limit = pLimit(MAX_CONCURRENT_REQUESTS);
+const permits = new Sema(MAX_CONCURRENT_REQUESTS);
 
 interface Service {
   baseUrl: string;
@@ -120,8 +120,12 @@ async function functionsOf(document: ApiDocument, url: string): Promise<RestFunc
  * The ETag is remembered only with the functions parsed from its body: an invalid document must not be
  * answered 304 next time and pass for the last valid one.
  */
-async function parseFound(found: Found, body: string, etag: string | undefined): Promise<RestFunctionSpec[]> {
-  const document = asApiDocument(body);
+async function parseFound(
+  found: Found,
+  body: string,
+  etag: string | undefined,
+  document = asApiDocument(body),
+): Promise<RestFunctionSpec[]> {
   if (!document) throw new Error(`${found.url} no longer serves an OpenAPI document`);
   const functions = await functionsOf(document, found.url);
   found.contentHash = sha256(body);
@@ -132,7 +136,9 @@ async function parseFound(found: Found, body: string, etag: string | undefined):
 
 /** Re-reads a known document: unchanged content (ETag or hash) keeps the functions without parsing. */
 async function refresh(found: Found, signal?: AbortSignal): Promise<RestFunctionSpec[] | undefined> {
-  const response = await limit(() => fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal }));
+  const response = await withPermit(permits, () =>
+    fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal }),
+  );
   // A failing service has not lost its document: keep the functions rather than probe and forget them.
   if (response.status >= 500) throw new Error(`${found.url}: HTTP ${response.status}`);
   if (response.status === 304 && found.functions) return found.functions;
@@ -144,15 +150,18 @@ async function refresh(found: Found, signal?: AbortSignal): Promise<RestFunction
   return parseFound(found, response.body, response.etag);
 }
 
-type ProbeResult = { found: Found; body: string; etag?: string } | { missing: true } | { failure: string };
+type ProbeResult =
+  | { found: Found; body: string; document: ApiDocument; etag?: string }
+  | { missing: true }
+  | { failure: string };
 
 async function probe(url: string, tls: TlsOptions | undefined, signal?: AbortSignal): Promise<ProbeResult> {
   try {
     const response = await fetchDocument(url, { tls, signal });
     if (response.status >= 500) return { failure: `${url}: HTTP ${response.status}` };
-    if (response.status !== 200 || response.body === undefined || !asApiDocument(response.body))
-      return { missing: true };
-    return { found: { url, tls }, body: response.body, etag: response.etag };
+    const document = response.status === 200 && response.body !== undefined && asApiDocument(response.body);
+    if (!document) return { missing: true };
+    return { found: { url, tls }, body: response.body as string, document, etag: response.etag };
   } catch (error) {
     return { failure: `${url}: ${(error as Error).message}` };
   }
@@ -167,7 +176,9 @@ async function probeAll(urls: string[], tls: TlsOptions | undefined, signal?: Ab
   const controller = new AbortController();
   const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
   const results = urls.map((url) =>
-    limit(() => (combined.aborted ? { missing: true as const } : probe(url, tls, combined))),
+    withPermit(permits, async () =>
+      combined.aborted ? { missing: true as const } : probe(url, tls, combined),
+    ),
   );
   const failures: string[] = [];
   try {
@@ -226,7 +237,7 @@ async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promi
   memory.notFound = undefined;
   memory.found = result.found;
   ctx.logger.info({ upstream: id, url: result.found.url }, 'found an OpenAPI document');
-  return parseFound(result.found, result.body, result.etag);
+  return parseFound(result.found, result.body, result.etag, result.document);
 }
 
 /**
