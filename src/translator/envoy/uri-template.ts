@@ -43,8 +43,25 @@ function parseSegment(text: string, isLast: boolean): Piece[] | string {
   return pieces;
 }
 
+/**
+ * Parsed templates by text: a route's template is read by the expansion, the matcher and the rewrite, on
+ * every translation. Results are never mutated. Bounded, since templates come from user input.
+ */
+const parsedTemplates = new Map<string, Readonly<PathTemplate> | string>();
+const MAX_PARSED = 100_000;
+
 /** Parses a template, or says why it is not one. */
 export function parsePathTemplate(template: string): PathTemplate | string {
+  let parsed = parsedTemplates.get(template);
+  if (parsed === undefined) {
+    if (parsedTemplates.size >= MAX_PARSED) parsedTemplates.clear();
+    parsed = parseUncached(template);
+    parsedTemplates.set(template, parsed);
+  }
+  return parsed;
+}
+
+function parseUncached(template: string): PathTemplate | string {
   if (!template.startsWith('/')) return 'must start with "/"';
   const segments: Piece[][] = [];
   const variables: string[] = [];
