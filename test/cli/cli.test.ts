@@ -19,18 +19,18 @@ afterAll(() => {
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** Every object with a `typedConfig`/`@type` pair is an expanded Any. */
-function anysWithoutType(value: unknown, at = ''): string[] {
+/** Every `typedConfig`, and every value of a `typedExtensionProtocolOptions` map, is an expanded Any. */
+function anysWithoutType(value: unknown, at = '', key = '', parentKey = ''): string[] {
   if (Array.isArray(value)) return value.flatMap((item, index) => anysWithoutType(item, `${at}[${index}]`));
   if (!value || typeof value !== 'object') return [];
   const record = value as Record<string, unknown>;
-  const missing =
-    ['typedConfig', 'typedExtensionProtocolOptions'].includes(at.split('.').pop() ?? '') && !record['@type']
-      ? [at]
-      : [];
+  const isAny = key === 'typedConfig' || parentKey === 'typedExtensionProtocolOptions';
+  const missing = isAny && !record['@type'] ? [at] : [];
   return [
     ...missing,
-    ...Object.entries(record).flatMap(([key, child]) => anysWithoutType(child, `${at}.${key}`)),
+    ...Object.entries(record).flatMap(([child, nested]) =>
+      anysWithoutType(nested, `${at}.${child}`, child, key),
+    ),
   ];
 }
 
