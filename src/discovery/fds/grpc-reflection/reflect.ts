@@ -7,7 +7,7 @@ import {
   describeServices,
   type DescriptorFile,
 } from './descriptors';
-import { ReflectionSession, type ReflectionVersion } from './reflection-client';
+import { ReflectionErrorResponse, ReflectionSession, type ReflectionVersion } from './reflection-client';
 
 /** Services every reflection-enabled server has, which are not the application's functions. */
 const INFRASTRUCTURE_SERVICES = /^grpc\.(reflection\.|health\.v1\.Health$)/;
@@ -38,17 +38,35 @@ async function collectFiles(
     }
   };
   for (const service of services) add(await session.fileContainingSymbol(service));
-  // Servers may send only the file that holds a symbol: fetch missing imports until none is missing.
+  // Servers may send only the file that holds a symbol: fetch each missing import by name, once. One the
+  // server does not have, or sends under another name, is left for dependencyOrder to report.
+  const asked = new Set<string>();
   for (;;) {
-    const missing = [...files.values()]
-      .flatMap((file) => file.decoded.dependency ?? [])
-      .filter((name) => !files.has(name));
-    if (missing.length === 0) return files;
-    for (const name of new Set(missing)) add(await session.fileByFilename(name));
+    const missing = new Set(
+      [...files.values()]
+        .flatMap((file) => file.decoded.dependency ?? [])
+        .filter((name) => !files.has(name) && !asked.has(name)),
+    );
+    if (missing.size === 0) return files;
+    for (const name of missing) {
+      asked.add(name);
+      add(await fileIfFound(session, name));
+    }
+  }
+}
+
+async function fileIfFound(session: ReflectionSession, name: string): Promise<Buffer[]> {
+  try {
+    return await session.fileByFilename(name);
+  } catch (error) {
+    if (error instanceof ReflectionErrorResponse && error.code === grpc.status.NOT_FOUND) return [];
+    throw error;
   }
 }
 
 async function reflectWith(version: ReflectionVersion, target: ReflectionTarget): Promise<ReflectedServices> {
+  // An abort before the session exists would never reach it, leaving it to run to the deadline.
+  target.signal?.throwIfAborted();
   const session = new ReflectionSession(version, target.address, target.credentials, {
     deadline: new Date(Date.now() + target.timeoutMs),
     channelOptions: target.channelOptions,

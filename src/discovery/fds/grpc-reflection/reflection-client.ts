@@ -27,6 +27,16 @@ type ReflectionClientConstructor = new (
   options?: grpc.ChannelOptions,
 ) => grpc.Client & { ServerReflectionInfo(options: grpc.CallOptions): ReflectionStream };
 
+/** The server's error_response: it took the request and has no answer to it (an unknown file, say). */
+export class ReflectionErrorResponse extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(`reflection error ${code}: ${message}`);
+  }
+}
+
 const constructors = new Map<ReflectionVersion, ReflectionClientConstructor>();
 
 function clientConstructor(version: ReflectionVersion): ReflectionClientConstructor {
@@ -87,8 +97,9 @@ export class ReflectionSession {
     }).then((response) => {
       const typed = response as ReflectionResponse;
       if (typed.error_response)
-        throw new Error(
-          `reflection error ${typed.error_response.error_code}: ${typed.error_response.error_message}`,
+        throw new ReflectionErrorResponse(
+          typed.error_response.error_code,
+          typed.error_response.error_message,
         );
       return typed;
     });
