@@ -250,7 +250,15 @@ describe('gRPC reflection discovery', () => {
       expect(importsNotBefore(decoded)).toEqual([]);
       const names = decoded.map((file) => file.name);
       expect([...names].sort()).toEqual([...files.keys()].filter((name) => name !== HEALTH_PROTO).sort());
-      expect(rawDescriptorFiles(found)).toEqual(names.map((name) => files.get(name)));
+      // Files keep the bytes the server sent; Sluice only appends the imports a file lacks (here
+      // descriptor.proto, whose MethodOptions, as protobufjs describes it, has google.api.http as a field).
+      const sent = names.map((name) => files.get(name) as Buffer);
+      expect(rawDescriptorFiles(found).map((raw, index) => raw.subarray(0, sent[index].length))).toEqual(
+        sent,
+      );
+      expect(decoded.find((file) => file.name === 'google/protobuf/descriptor.proto')?.dependency).toEqual([
+        'google/api/http.proto',
+      ]);
       const raw = (name: string) => rawDescriptorFiles(found)[names.indexOf(name)];
       expect(httpRule(decodeDescriptor(raw(CATALOG_PROTO)), 'Catalog', 'GetItem')).toEqual({
         get: '/v1/items/{id}',
@@ -287,7 +295,7 @@ describe('gRPC reflection discovery', () => {
       const server = await reflectionServer(incomplete);
       const broken = await discover(server.port, first);
       expect(broken.error).toBe(
-        'broken descriptor: catalog/v1/item.proto imports google/protobuf/timestamp.proto, which the server did not send',
+        'broken descriptor: catalog/v1/item.proto imports google/protobuf/timestamp.proto, which the server did not include',
       );
       expect(broken.functions).toEqual(first.functions);
       expect(broken.descriptorSet).toBe(first.descriptorSet);
@@ -304,7 +312,7 @@ describe('gRPC reflection discovery', () => {
       const server = await reflectionServer(renamed);
       const broken = await discover(server.port);
       expect(broken.error).toBe(
-        'broken descriptor: catalog/v1/item.proto imports google/protobuf/timestamp.proto, which the server did not send',
+        'broken descriptor: catalog/v1/item.proto imports google/protobuf/timestamp.proto, which the server did not include',
       );
       const timestampRequests = server.requests.filter(
         (request) => request.value === 'google/protobuf/timestamp.proto',

@@ -4,9 +4,10 @@ import {
   decodeFile,
   dependencyOrder,
   descriptorSetBytes,
-  describeServices,
+  withMissingImports,
   type DescriptorFile,
-} from './descriptors';
+} from '../../../api/grpc-descriptors';
+import { describeServices } from './descriptors';
 import { ReflectionErrorResponse, ReflectionSession, type ReflectionVersion } from './reflection-client';
 
 /** Services every reflection-enabled server has, which are not the application's functions. */
@@ -64,6 +65,15 @@ async function fileIfFound(session: ReflectionSession, name: string): Promise<Bu
   }
 }
 
+/** Imports first, the imports a server left out added; a set that cannot be ordered is a broken descriptor. */
+function orderFiles(files: Map<string, DescriptorFile>): DescriptorFile[] {
+  try {
+    return dependencyOrder(withMissingImports(files), 'the server');
+  } catch (error) {
+    throw new Error(`broken descriptor: ${(error as Error).message}`);
+  }
+}
+
 async function reflectWith(version: ReflectionVersion, target: ReflectionTarget): Promise<ReflectedServices> {
   // An abort before the session exists would never reach it, leaving it to run to the deadline.
   target.signal?.throwIfAborted();
@@ -75,7 +85,7 @@ async function reflectWith(version: ReflectionVersion, target: ReflectionTarget)
   target.signal?.addEventListener('abort', cancel, { once: true });
   try {
     const names = (await session.listServices()).filter((name) => !INFRASTRUCTURE_SERVICES.test(name)).sort();
-    const files = dependencyOrder(await collectFiles(session, names));
+    const files = orderFiles(await collectFiles(session, names));
     return { services: describeServices(files, names), descriptorSet: descriptorSetBytes(files) };
   } finally {
     target.signal?.removeEventListener('abort', cancel);

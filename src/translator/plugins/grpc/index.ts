@@ -23,7 +23,16 @@ function transcoder(
   if ('error' in functions.described)
     return { error: `options.grpc.json: ${where}: ${functions.described.error}` };
   const described = functions.described;
-  const missing = services.filter((service) => !described.has(service));
+  if (described.problem) {
+    // Envoy would refuse the whole route configuration; refuse the route here, saying why.
+    return {
+      error:
+        `options.grpc.json: ${where}'s descriptor set cannot be built: ${described.problem} (servers that ` +
+        'describe each package as one file, as @grpc/reflection does, cannot describe packages that use ' +
+        "each other's types; set serviceSpec.grpc.descriptors from protoc --include_imports instead)",
+    };
+  }
+  const missing = services.filter((service) => !described.services.has(service));
   if (missing.length)
     return {
       error: `options.grpc.json.services: ${where}'s descriptor set has no service ${missing.join(', ')}`,

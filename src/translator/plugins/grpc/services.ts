@@ -1,4 +1,4 @@
-import { FileDescriptorSet } from 'protobufjs/ext/descriptor';
+import { decodeDescriptorSet, descriptorSetProblem, qualified } from '../../../api/grpc-descriptors';
 import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
 import type { GrpcServiceSpec, Upstream } from '../../../api/types';
 import { serviceSpecOf } from '../service-spec';
@@ -10,8 +10,8 @@ export interface GrpcFunctions {
   services: Map<string, GrpcServiceSpec & { source: 'spec' | 'discovered' }>;
   /** Base64 FileDescriptorSet: the hand-written one, else the discovered one. */
   descriptors?: string;
-  /** The services the descriptor set defines, or why it cannot be read. */
-  described: Set<string> | { error: string };
+  /** The services the descriptor set defines and why Envoy could not build it, or why it cannot be read. */
+  described: { services: Set<string>; problem?: string } | { error: string };
 }
 
 function discoveredOf(upstream: Upstream, snapshot: ApiSnapshot) {
@@ -24,24 +24,15 @@ export function hasGrpcFunctions(upstream: Upstream, snapshot: ApiSnapshot): boo
   return serviceSpecOf(upstream)?.grpc !== undefined || discoveredOf(upstream, snapshot) !== undefined;
 }
 
-interface DecodedSet {
-  file?: Array<{ package?: string; service?: Array<{ name?: string }> }>;
-}
-
-/** Fully qualified names of the services a base64 FileDescriptorSet defines. */
+/** The services a base64 FileDescriptorSet defines, and why Envoy's descriptor pool would refuse it. */
 function describedServices(descriptors: string | undefined): GrpcFunctions['described'] {
-  if (!descriptors) return new Set();
+  if (!descriptors) return { services: new Set() };
   try {
-    const set = FileDescriptorSet.toObject(FileDescriptorSet.decode(Buffer.from(descriptors, 'base64')), {
-      arrays: true,
-    }) as DecodedSet;
-    return new Set(
-      (set.file ?? []).flatMap((file) =>
-        (file.service ?? []).map((service) =>
-          file.package ? `${file.package}.${service.name}` : `${service.name}`,
-        ),
-      ),
+    const files = decodeDescriptorSet(Buffer.from(descriptors, 'base64'));
+    const services = files.flatMap(({ decoded }) =>
+      (decoded.service ?? []).map((service) => qualified(decoded.package, service.name)),
     );
+    return { services: new Set(services), problem: descriptorSetProblem(files) };
   } catch (error) {
     return { error: `the descriptor set cannot be read: ${(error as Error).message}` };
   }
@@ -81,9 +72,9 @@ export function grpcPathOf(
   functions: GrpcFunctions,
   name: string,
 ): { exact: string } | { prefix: string } | undefined {
-  const [serviceName, methodName] = name.split('/', 2);
+  const [serviceName, methodName, ...more] = name.split('/');
   const service = functions.services.get(serviceName);
-  if (!service) return undefined;
+  if (!service || more.length > 0) return undefined;
   if (methodName === undefined) return { prefix: `/${service.name}/` };
   return service.methods?.some((method) => method.name === methodName)
     ? { exact: `/${service.name}/${methodName}` }
