@@ -1,10 +1,14 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { loadSync, parse } from 'protobufjs';
+import { FileDescriptorSet } from 'protobufjs/ext/descriptor';
 
 /**
  * Real gRPC backends for integration tests: `sluice.test.Echo` (test/integration/fixtures/echo.proto),
- * whose replies name the backend that answered and the method that ran.
+ * whose replies name the backend that answered and the method that ran. Like real services, they
+ * describe themselves through gRPC server reflection.
  */
 
 export const ECHO_PROTO = path.join(__dirname, '..', 'integration', 'fixtures', 'echo.proto');
@@ -20,13 +24,18 @@ export type EchoMethod = 'Who' | 'Other';
 
 type EchoClientConstructor = grpc.ServiceClientConstructor;
 
+let echoDefinition: protoLoader.PackageDefinition | undefined;
 let echoConstructor: EchoClientConstructor | undefined;
+
+function echoPackageDefinition(): protoLoader.PackageDefinition {
+  echoDefinition ??= protoLoader.loadSync(ECHO_PROTO, { keepCase: true, defaults: true });
+  return echoDefinition;
+}
 
 /** The generated client constructor (its `service` is the service definition). Loaded once. */
 export function echoService(): EchoClientConstructor {
   if (!echoConstructor) {
-    const definition = protoLoader.loadSync(ECHO_PROTO, { keepCase: true, defaults: true });
-    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    const loaded = grpc.loadPackageDefinition(echoPackageDefinition()) as unknown as {
       sluice: { test: { Echo: EchoClientConstructor } };
     };
     echoConstructor = loaded.sluice.test.Echo;
@@ -54,6 +63,7 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
       callback(null, { backend: name, method, canary });
     };
   server.addService(echoService().service, { Who: handler('Who'), Other: handler('Other') });
+  new ReflectionService(echoPackageDefinition()).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
@@ -73,6 +83,29 @@ export async function startEchoBackend(name: string): Promise<EchoBackend> {
         });
       }),
   };
+}
+
+/**
+ * echo.proto, and any further .proto sources, as a base64 FileDescriptorSet: what
+ * `protoc --include_imports --descriptor_set_out` writes and `serviceSpec.grpc.descriptors` holds.
+ */
+export function echoDescriptorSet(...moreProtoSources: string[]): string {
+  const root = loadSync(ECHO_PROTO);
+  for (const source of moreProtoSources) parse(source, root);
+  root.resolveAll();
+  // protobufjs adds toDescriptor to Root when protobufjs/ext/descriptor is loaded; its typings omit it.
+  const described = (
+    root as unknown as { toDescriptor(syntax: string): Record<string, unknown> }
+  ).toDescriptor('proto3');
+  return Buffer.from(FileDescriptorSet.encode(described).finish()).toString('base64');
+}
+
+/** Fully qualified names of the services a base64 FileDescriptorSet defines. */
+export function servicesDefinedBy(descriptors: string): string[] {
+  const set = FileDescriptorSet.toObject(FileDescriptorSet.decode(Buffer.from(descriptors, 'base64')), {
+    arrays: true,
+  }) as { file: Array<{ package?: string; service?: Array<{ name: string }> }> };
+  return set.file.flatMap((file) => (file.service ?? []).map((service) => `${file.package}.${service.name}`));
 }
 
 /** A per-channel xDS bootstrap (`grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config`) for Sluice. */

@@ -6,33 +6,23 @@
  * has its own VirtualService and domain, so each client (`xds:///DOMAIN`) gets its own api_listener.
  */
 import { promises as fsp } from 'fs';
-import * as http from 'http';
-import * as os from 'os';
 import * as path from 'path';
 import type * as grpc from '@grpc/grpc-js';
-import pino from 'pino';
-import { stringify } from 'yaml';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
-import { FileStore } from '../../src/store/file-store';
+import type { RunningSluice } from '../../src/control-plane/sluice-server';
+import { ECHO_SERVICE, callEcho, type EchoBackend, type WhoReply } from '../helpers/echo-backend';
 import {
-  ECHO_SERVICE,
-  XDS_BOOTSTRAP_OPTION,
-  callEcho,
-  echoClient,
-  startEchoBackend,
-  xdsBootstrap,
-  type EchoBackend,
-  type WhoReply,
-} from '../helpers/echo-backend';
+  GrpcXdsHarness,
+  callMany as callEchoMany,
+  httpGet,
+  meta,
+  proxylessGateway,
+  virtualService,
+  type Document,
+} from '../helpers/grpc-xds-harness';
 import { waitFor } from '../helpers/wait';
-
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-require('@grpc/grpc-js-xds').register();
 
 jest.setTimeout(30000);
 
-const NAMESPACE = 'default';
-const ROLE = `${NAMESPACE}~grpc-clients`;
 const DOMAINS = {
   routing: 'routing.test',
   canary: 'canary.test',
@@ -41,18 +31,14 @@ const DOMAINS = {
 } as const;
 type Scenario = keyof typeof DOMAINS;
 
-let dir: string;
+let harness: GrpcXdsHarness | undefined;
 let sluice: RunningSluice | undefined;
-const backends: Record<string, EchoBackend> = {};
+let backends: Record<string, EchoBackend> = {};
 const clients = new Map<Scenario, grpc.Client>();
 
 // ---------------------------------------------------------------------------------------------
 // Resources
 // ---------------------------------------------------------------------------------------------
-
-function meta(name: string): { name: string; namespace: string } {
-  return { name, namespace: NAMESPACE };
-}
 
 function upstream(name: string, port: number): Record<string, unknown> {
   return {
@@ -67,37 +53,18 @@ function to(upstreamName: string): Record<string, unknown> {
   return { single: { upstream: meta(upstreamName) } };
 }
 
-function virtualService(name: string, domain: string, routes: unknown[]): Record<string, unknown> {
-  return {
-    apiVersion: 'sluice.dev/v1',
-    kind: 'VirtualService',
-    metadata: meta(name),
-    spec: { virtualHost: { domains: [domain], routes } },
-  };
-}
-
 function liveVirtualService(upstreamName: string): Record<string, unknown> {
   return virtualService('live', DOMAINS.live, [
     { matchers: [{ prefix: '/' }], routeAction: to(upstreamName) },
   ]);
 }
 
-/** Writes YAML documents atomically (temp file + rename), as an editor or `kubectl`-like tool would. */
-async function writeYaml(file: string, ...documents: Array<Record<string, unknown>>): Promise<void> {
-  const text = documents.map((document) => stringify(document)).join('---\n');
-  const target = path.join(dir, file);
-  const temp = path.join(dir, `.${file}.${process.pid}.tmp`);
-  await fsp.writeFile(temp, text);
-  await fsp.rename(temp, target);
+function writeYaml(file: string, ...documents: Document[]): Promise<void> {
+  return harness!.writeYaml(file, ...documents);
 }
 
 async function writeInitialConfig(): Promise<void> {
-  await writeYaml('gateway.yaml', {
-    apiVersion: 'sluice.dev/v1',
-    kind: 'Gateway',
-    metadata: meta('grpc'),
-    spec: { bindPort: 8080, grpcProxyless: {}, proxyNames: ['grpc-clients'] },
-  });
+  await writeYaml('gateway.yaml', proxylessGateway('grpc'));
   await writeYaml(
     'upstreams.yaml',
     upstream('backend-a', backends.a.port),
@@ -144,20 +111,6 @@ async function writeInitialConfig(): Promise<void> {
 // Admin HTTP
 // ---------------------------------------------------------------------------------------------
 
-function httpGet(port: number, pathname: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: pathname, timeout: 5000 }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${pathname} timed out`)));
-    request.on('error', reject);
-  });
-}
-
 /** Sum of every sample of a metric family in Prometheus text format (undefined when absent). */
 function metricValue(text: string, name: string): number | undefined {
   let total: number | undefined;
@@ -178,28 +131,15 @@ function client(scenario: Scenario): grpc.Client {
   return found;
 }
 
-/** `count` calls, `concurrency` at a time; returns how many each backend answered and every error. */
-async function callMany(
-  scenario: Scenario,
-  count: number,
-  concurrency = 40,
-): Promise<{ byBackend: Record<string, number>; errors: string[] }> {
-  const byBackend: Record<string, number> = {};
-  const errors: string[] = [];
-  for (let done = 0; done < count; done += concurrency) {
-    const batch = Array.from({ length: Math.min(concurrency, count - done) }, () =>
-      callEcho(client(scenario), 'Who', { timeoutMs: 5000 }).then(
-        (reply) => (byBackend[reply.backend] = (byBackend[reply.backend] ?? 0) + 1),
-        (error: Error) => errors.push(error.message),
-      ),
-    );
-    await Promise.all(batch);
-  }
-  return { byBackend, errors };
+/** `count` calls of Who, `concurrency` at a time. */
+function callMany(scenario: Scenario, count: number, concurrency = 40) {
+  return callEchoMany(client(scenario), 'Who', count, concurrency);
 }
 
 function statusFile(): Promise<{ statuses: Record<string, { state: string; reasons?: string[] }> }> {
-  return fsp.readFile(path.join(dir, '.sluice', 'status.json'), 'utf8').then((text) => JSON.parse(text));
+  return fsp
+    .readFile(path.join(harness!.dir, '.sluice', 'status.json'), 'utf8')
+    .then((text) => JSON.parse(text));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,18 +147,12 @@ function statusFile(): Promise<{ statuses: Record<string, { state: string; reaso
 // ---------------------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'sluice-grpc-xds-'));
-  for (const name of ['a', 'b', 'c']) backends[name] = await startEchoBackend(name);
+  harness = await GrpcXdsHarness.start(['a', 'b', 'c']);
+  backends = harness.backends;
   await writeInitialConfig();
-  sluice = await startSluice({
-    store: new FileStore(dir, { debounceMs: 50 }),
-    logger: pino({ level: 'silent' }),
-    xdsAddress: '127.0.0.1:0',
-    adminAddress: '127.0.0.1:0',
-  });
-  const bootstrap = xdsBootstrap(sluice.xdsPort, ROLE);
+  sluice = await harness.serve();
   for (const scenario of Object.keys(DOMAINS) as Scenario[]) {
-    clients.set(scenario, echoClient(`xds:///${DOMAINS[scenario]}`, { [XDS_BOOTSTRAP_OPTION]: bootstrap }));
+    clients.set(scenario, harness.client(DOMAINS[scenario]));
   }
   // The first call on each channel waits for the whole LDS -> RDS -> CDS -> EDS chain.
   await Promise.all(
@@ -229,17 +163,8 @@ beforeAll(async () => {
 }, 30000);
 
 afterAll(async () => {
-  // Note: @grpc/grpc-js-xds 1.14.1 can leave one 10 s failover timer behind after close() (a priority
-  // child destroyed while CONNECTING, as happens to the old cluster in the live-change test), so jest may
-  // report that it did not exit right away. Sluice itself leaves nothing running after stop().
-  for (const channelClient of clients.values()) channelClient.close();
   clients.clear();
-  try {
-    await sluice?.stop();
-  } finally {
-    await Promise.all(Object.values(backends).map((backend) => backend.shutdown()));
-    if (dir) await fsp.rm(dir, { recursive: true, force: true });
-  }
+  await harness?.close();
 }, 20000);
 
 // ---------------------------------------------------------------------------------------------

@@ -96,7 +96,17 @@ function expandFunctionRoutes(route: ProxyRoute, ctx: RouteBuildContext): ProxyR
   const matchers = route.matchers?.length ? route.matchers : [{ prefix: '/' }];
   const notPrefix = matchers.findIndex((matcher) => matcher.prefix === undefined);
   if (notPrefix >= 0) return reject(`matchers[${notPrefix}]: routeAction.functions needs prefix matchers`);
-  const candidates = candidatesOf(plugin.functionRoutes(upstream, ctx), route, ctx);
+  const functionRoutes = plugin.functionRoutes(upstream, ctx);
+  // A prefix cannot apply to functions whose paths are absolute (gRPC); ignoring it would be silent.
+  const absolute = functionRoutes.find((candidate) => candidate.absolute);
+  const prefixed = matchers.findIndex((matcher) => matcher.prefix !== '/');
+  if (absolute && prefixed >= 0) {
+    return reject(
+      `matchers[${prefixed}]: the functions of upstream ${ref.namespace}/${ref.name} have paths of their own ` +
+        `(e.g. ${absolute.pathTemplate}); use prefix /`,
+    );
+  }
+  const candidates = candidatesOf(functionRoutes, route, ctx);
   if (candidates.length === 0) {
     ctx.reports.warn(
       route.owner,
