@@ -80,6 +80,11 @@ export interface TranslatorPlugin {
   readonly name: string;
   /** Envoy .proto files (relative to data-plane-api) that hold the plugin's typed configs. */
   readonly protoFiles?: readonly string[];
+  /**
+   * Route options (dotted paths, e.g. `grpc.json`) only this plugin's destinations honour: a route that
+   * sets one is rejected for a destination the plugin does not resolve, rather than silently ignored.
+   */
+  readonly destinationOptions?: readonly string[];
   /** The Upstream spec keys this plugin owns (e.g. `static`). */
   readonly upstreamTypes?: readonly string[];
   /** Clusters and endpoints of an upstream of an owned type. Problems go to `ctx.reports`. */

@@ -24,6 +24,26 @@ export function functionPlugins(
   return typePlugin ? [typePlugin, ...offering.filter((plugin) => plugin !== typePlugin)] : offering;
 }
 
+function optionAt(options: RouteOptionsSpec, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], options);
+}
+
+/** A destination option the route sets that `resolver` does not honour, with the plugins that do. */
+function foreignOption(
+  options: RouteOptionsSpec,
+  resolver: TranslatorPlugin,
+  plugins: readonly TranslatorPlugin[],
+): { path: string; owners: string } | undefined {
+  for (const owner of plugins) {
+    if (owner === resolver) continue;
+    const path = owner.destinationOptions?.find((candidate) => optionAt(options, candidate) !== undefined);
+    if (path && !resolver.destinationOptions?.includes(path)) return { path, owners: owner.name };
+  }
+  return undefined;
+}
+
 export interface DestinationRequest extends TranslationContext {
   destination: DestinationSpec;
   owner: ResourceKey;
@@ -46,6 +66,12 @@ export function resolveDestination(request: DestinationRequest): DestinationTarg
   const fn = request.destination.function;
   const functionPlugin = request.plugins.find((other) => other.offersFunctions?.(upstream, request));
   const resolver = functionPlugin?.destination ? functionPlugin : plugin;
+  const foreign = foreignOption(request.options, resolver, request.plugins);
+  if (foreign) {
+    return {
+      error: `options.${foreign.path} applies to ${foreign.owners} upstreams; upstream ${ref.namespace}/${ref.name} is not one`,
+    };
+  }
   if (resolver.destination) return resolver.destination({ ...request, upstream });
   if (fn !== undefined) {
     const known = plugin.functionNames?.(upstream, request) ?? [];

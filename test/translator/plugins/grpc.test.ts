@@ -460,6 +460,25 @@ describe('gRPC-JSON transcoding (options.grpc.json)', () => {
     expect(result.warnings()[0]).toMatch(reason);
   });
 
+  it('reject transcoding to an upstream without gRPC functions, alone or in a split, instead of ignoring it', () => {
+    const plain = resourceYaml('Upstream', 'plain', '{static: {hosts: [{address: 10.0.0.30, port: 8080}]}}');
+    const result = translate(
+      plain +
+        virtualService(`
+    - {routeAction: {single: {upstream: {name: plain}}}, options: {grpc: {json: {}}}}
+    - routeAction: {multi: {destinations: [
+        {weight: 1, destination: {upstream: {name: echo}, function: sluice.test.Echo/Who}},
+        {weight: 1, destination: {upstream: {name: plain}}}]}}
+      options: {grpc: {json: {}}}
+    - {routeAction: {single: {upstream: {name: plain}}}, options: {lambda: {payloadPassthrough: true}}}`),
+    );
+    expect(result.warnings()).toEqual([
+      'spec.virtualHost.routes[0]: route rejected: options.grpc.json applies to grpc upstreams; upstream default/plain is not one',
+      'spec.virtualHost.routes[1]: route rejected: routeAction.multi.destinations[1]: options.grpc.json applies to grpc upstreams; upstream default/plain is not one',
+      'spec.virtualHost.routes[2]: route rejected: options.lambda applies to aws-lambda upstreams; upstream default/plain is not one',
+    ]);
+  });
+
   it('add the transcoder to the HTTP filters, disabled, only on listeners whose routes transcode', () => {
     const result = transcodingWith(
       resourceYaml(

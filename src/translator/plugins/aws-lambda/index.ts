@@ -115,6 +115,7 @@ export const awsLambdaPlugin: TranslatorPlugin = {
   name: 'aws-lambda',
   protoFiles: ['envoy/extensions/filters/http/aws_lambda/v3/aws_lambda.proto'],
   upstreamTypes: ['aws'],
+  destinationOptions: ['lambda'],
   upstreamClusters: awsClusters,
   functionNames: (upstream, ctx) => [...lambdaFunctions(upstream, ctx.snapshot).keys()],
   describeFunctions: (upstream, ctx) =>

@@ -74,6 +74,7 @@ function grpcDestination(ctx: DestinationContext): DestinationTarget | { error: 
 export const grpcPlugin: TranslatorPlugin = {
   name: 'grpc',
   protoFiles: ['envoy/extensions/filters/http/grpc_json_transcoder/v3/transcoder.proto'],
+  destinationOptions: ['grpc.json'],
   offersFunctions: (upstream, ctx) => hasGrpcFunctions(upstream, ctx.snapshot),
   functionNames: (upstream, ctx) => functionNamesOf(grpcFunctions(upstream, ctx.snapshot)),
   describeFunctions: (upstream, ctx) =>
