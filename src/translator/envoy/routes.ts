@@ -146,6 +146,12 @@ function routeAction(
     action.timeout = toProtoDuration(options.timeout);
     if (ctx.proxyless) action.maxStreamDuration = { maxStreamDuration: action.timeout };
   }
+  if (options.grpc?.maxGrpcTimeout) {
+    action.maxStreamDuration = {
+      ...(action.maxStreamDuration as Json | undefined),
+      grpcTimeoutHeaderMax: toProtoDuration(options.grpc.maxGrpcTimeout),
+    };
+  }
   if (options.retries) action.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   if (options.hostRewrite) action.hostRewriteLiteral = options.hostRewrite;
   Object.assign(action, target.routeFields ?? {});
@@ -202,9 +208,9 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
   const options = route.options ?? {};
   if (
     !route.routeAction &&
-    (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite)
+    (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite || options.grpc)
   ) {
-    return { error: 'options.prefixRewrite, timeout, retries and hostRewrite need a routeAction' };
+    return { error: 'options.prefixRewrite, timeout, retries, hostRewrite and grpc need a routeAction' };
   }
   const filters = pluginConfigs(options, route.owner, route.source, ctx);
   if (isError(filters)) return filters;

@@ -237,6 +237,21 @@ describe('gRPC function routes', () => {
     },
   );
 
+  it("honour the client's grpc-timeout up to options.grpc.maxGrpcTimeout, retrying on gRPC status codes", () => {
+    const result =
+      routesTo(`[{routeAction: {single: {upstream: {name: echo}, function: sluice.test.Echo/Who}},
+      options: {timeout: 5s, retries: {retryOn: "unavailable,deadline-exceeded", numRetries: 2},
+                grpc: {maxGrpcTimeout: 30s}}}]`);
+    expect(result.warnings()).toEqual([]);
+    expect(result.routes()[0].route).toEqual({
+      cluster: 'echo_default',
+      timeout: '5s',
+      maxStreamDuration: { grpcTimeoutHeaderMax: '30s' },
+      retryPolicy: { retryOn: 'unavailable,deadline-exceeded', numRetries: 2 },
+    });
+    expectStrictlyValid(result.resources());
+  });
+
   it('split a method between upstreams that both offer it', () => {
     const result = routesTo(`[{routeAction: {multi: {destinations: [
       {weight: 3, destination: {upstream: {name: echo}, function: sluice.test.Echo/Who}},
