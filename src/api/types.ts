@@ -83,10 +83,49 @@ export interface AwsUpstreamSpec {
   caFile?: string;
 }
 
+export interface GcpFunctionSpec {
+  name: string;
+  url?: string;
+  state?: string;
+  environment?: string;
+  region?: string;
+  allowUnauthenticated?: boolean;
+}
+
+export interface GcpUpstreamSpec {
+  project: string;
+  region?: string;
+  secretRef?: ResourceRef;
+  apiEndpoint?: string;
+  functions?: GcpFunctionSpec[];
+  authMode?: 'sluice' | 'gcp_authn';
+}
+
+export interface AzureFunctionSpec {
+  functionName: string;
+  functionAppName?: string;
+  authLevel?: 'anonymous' | 'function' | 'admin';
+  route?: string;
+  hostName?: string;
+  keySecretRef?: ResourceRef;
+}
+
+export interface AzureUpstreamSpec {
+  subscriptionId: string;
+  functionAppName?: string;
+  resourceGroup?: string;
+  secretRef?: ResourceRef;
+  managementEndpoint?: string;
+  authorityHost?: string;
+  functions?: AzureFunctionSpec[];
+}
+
 export interface UpstreamSpec {
   static?: StaticUpstreamSpec;
   kube?: KubeUpstreamSpec;
   aws?: AwsUpstreamSpec;
+  gcp?: GcpUpstreamSpec;
+  azure?: AzureUpstreamSpec;
   connectTimeout?: string;
   [upstreamType: string]: unknown;
 }

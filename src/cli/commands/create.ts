@@ -1,42 +1,17 @@
-import * as fs from 'fs';
 import type { Command } from 'commander';
-import { DEFAULT_NAMESPACE, type Resource } from '../../api/resource';
+import type { Resource } from '../../api/resource';
 import type { HostSpec, KubeUpstreamSpec, StaticUpstreamSpec } from '../../api/types';
 import { DISCOVERY_LABEL } from '../../discovery/fds/discoverer';
-import { NotAvailableError, UserError } from '../errors';
+import { UserError } from '../errors';
 import { newResource, writeResource } from '../write';
-
-interface CommonOptions {
-  name: string;
-  namespace: string;
-  configDir: string;
-  dryRun?: boolean;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { registerAzureCommands } from './create-azure';
+import { collect, readFileOption, withCommon, type CommonOptions } from './create-common';
+import { registerGcpCommands } from './create-gcp';
 
 function parseHost(text: string): HostSpec {
   const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
   if (!match) throw new UserError(`--host ${text}: write ADDRESS:PORT, e.g. 10.0.0.12:8080`);
   return { address: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2]) };
-}
-
-function readFileOption(flag: string, file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    throw new UserError(`${flag} ${file}: cannot read the file`);
-  }
-}
-
-function withCommon(command: Command): Command {
-  return command
-    .requiredOption('--name <name>', 'resource name')
-    .option('--namespace <namespace>', 'namespace', DEFAULT_NAMESPACE)
-    .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
-    .option('--dry-run', 'print the resource instead of writing it');
 }
 
 interface ServiceOptions extends CommonOptions {
@@ -73,14 +48,6 @@ function serviceUpstream(
     metadata: { name: options.name, namespace: options.namespace, labels: { [DISCOVERY_LABEL]: 'enabled' } },
     spec: { [type]: { ...service, serviceSpec } },
   });
-}
-
-function notYet(kind: string, type: string): () => never {
-  return () => {
-    throw new NotAvailableError(
-      `create ${kind} ${type}: ${type} ${kind}s are not available in this version of sluice yet`,
-    );
-  };
 }
 
 export function registerCreate(program: Command): void {
@@ -158,13 +125,6 @@ export function registerCreate(program: Command): void {
         );
       },
     );
-  for (const type of ['gcp', 'azure']) {
-    upstream
-      .command(type)
-      .allowUnknownOption()
-      .description(`(not available yet)`)
-      .action(notYet('upstream', type));
-  }
 
   const secret = create.command('secret').description('create a secret: tls | aws');
   withCommon(secret.command('tls').description('a certificate and key for TLS'))
@@ -215,13 +175,8 @@ export function registerCreate(program: Command): void {
         );
       },
     );
-  for (const type of ['gcp', 'azure']) {
-    secret
-      .command(type)
-      .allowUnknownOption()
-      .description(`(not available yet)`)
-      .action(notYet('secret', type));
-  }
+  registerGcpCommands(upstream, secret);
+  registerAzureCommands(upstream, secret);
 
   withCommon(create.command('virtualservice').alias('vs').description('a virtual service with no routes'))
     .option('--domains <domains>', 'comma-separated domains', '*')
