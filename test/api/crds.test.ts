@@ -64,7 +64,9 @@ describe('CRDs generated from protos/', () => {
   it('describe the fields of the protos, with their constraints', () => {
     const upstream = parse(rendered.get('upstreams.sluice.dev.yaml') as string);
     const spec = upstream.spec.versions[0].schema.openAPIV3Schema.properties.spec;
-    expect(spec.oneOf).toEqual([{ required: ['static'] }, { required: ['kube'] }, { required: ['aws'] }]);
+    expect(spec.oneOf).toEqual(
+      ['static', 'kube', 'aws', 'gcp', 'azure'].map((type) => ({ required: [type] })),
+    );
     const port = spec.properties.static.properties.hosts.items.properties.port;
     expect(port).toMatchObject({ type: 'integer', minimum: 1, maximum: 65535 });
     const vs = parse(rendered.get('virtualservices.sluice.dev.yaml') as string);

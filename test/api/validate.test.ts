@@ -49,7 +49,7 @@ kind: Upstream
 metadata: {name: u}
 spec: {}
 `),
-    ).toEqual(['spec: set exactly one of static, kube, aws']);
+    ).toEqual(['spec: set exactly one of static, kube, aws, gcp, azure']);
     expect(
       errorsOf(`
 apiVersion: sluice.dev/v1
