@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: translation time and memory vs size, the protobufjs encode floor, incremental
- * re-translation, xDS push latency vs connected streams, and function discovery (AWS Lambda, OpenAPI) with
- * translation of routes to the discovered functions. Writes BENCHMARKS.md at the repo root.
+ * re-translation, xDS push latency vs connected streams, function discovery (AWS Lambda, OpenAPI, gRPC
+ * reflection) with translation of routes to the discovered functions, and push to proxyless gRPC clients.
+ * Writes BENCHMARKS.md at the repo root.
  * Progress goes to stderr.
  */
 import { fork } from 'child_process';
@@ -9,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { GenOptions } from './gen';
+import { grpcSection, runGrpcBench } from './grpc';
 import { lambdaSection, runLambdaBench } from './lambda';
 import { openApiSection, runOpenApiBench } from './openapi';
 import { runPushBench, type PushSummary } from './push';
@@ -599,6 +601,7 @@ async function main(): Promise<void> {
 
   const lambda = await runLambdaBench();
   const openapi = await runOpenApiBench();
+  const grpc = await runGrpcBench();
 
   const cpus = os.cpus();
   const header = [
@@ -684,6 +687,7 @@ async function main(): Promise<void> {
       results.find((r) => r.label === '10,000 (1 RC)'),
     ),
     openApiSection(openapi, r10k),
+    grpcSection(grpc, r10k),
     interpretation(results, pushes),
     '',
   ].join('\n\n');
