@@ -57,16 +57,26 @@ export function crdFor(kind: CrdKind): Record<string, unknown> {
 
 export const CRD_KINDS = Object.keys(SPEC_MESSAGES) as CrdKind[];
 
-/** File name -> YAML text of every CRD, as committed under crds/. */
+/** kustomization.yaml in crds/: what lets install/kustomization.yaml take the CRDs from crds/. */
+export const CRD_KUSTOMIZATION = 'kustomization.yaml';
+
+/** File name -> YAML text of every CRD, and the kustomization that lists them, as committed under crds/. */
 export function renderCrds(): Map<string, string> {
   const files = new Map<string, string>();
+  const header = '# Generated from protos/ by `npm run gen:crds`; do not edit.\n';
   for (const kind of CRD_KINDS) {
-    const header = '# Generated from protos/ by `npm run gen:crds`; do not edit.\n';
     files.set(
       `${NAMES[kind].plural}.${API_GROUP}.yaml`,
       header + stringify(crdFor(kind), { aliasDuplicateObjects: false }),
     );
   }
+  // Kustomize reads no file outside a kustomization's directory, but it does read another kustomization.
+  const kustomization = {
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    resources: [...files.keys()].sort(),
+  };
+  files.set(CRD_KUSTOMIZATION, header + stringify(kustomization));
   return files;
 }
 

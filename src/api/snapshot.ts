@@ -1,5 +1,6 @@
 import type { Kind, Resource, ResourceKey } from './resource';
 import type { DiscoveredMap } from '../discovery/fds/discovered';
+import type { IdentityTokens } from './gcp';
 import type { Gateway, RouteTable, Secret, Settings, Upstream, VirtualService } from './types';
 
 /** Every valid resource, by kind and `namespace/name`: the input of one translation. */
@@ -12,6 +13,8 @@ export interface ApiSnapshot {
   settings: Map<string, Settings>;
   /** Functions found by discovery, by upstream `namespace/name` (merged with hand-written ones by plugins). */
   discovered: DiscoveredMap;
+  /** Google ID tokens Sluice minted for Cloud Functions; only the serving control plane has them. */
+  identityTokens?: IdentityTokens;
 }
 
 const FIELD_OF_KIND: Record<Kind, Exclude<keyof ApiSnapshot, 'discovered'>> = {

@@ -90,6 +90,7 @@ export interface GcpFunctionSpec {
   environment?: string;
   region?: string;
   allowUnauthenticated?: boolean;
+  eventType?: string;
 }
 
 export interface GcpUpstreamSpec {
@@ -99,6 +100,7 @@ export interface GcpUpstreamSpec {
   apiEndpoint?: string;
   functions?: GcpFunctionSpec[];
   authMode?: 'sluice' | 'gcp_authn';
+  caFile?: string;
 }
 
 export interface AzureFunctionSpec {
@@ -118,6 +120,7 @@ export interface AzureUpstreamSpec {
   managementEndpoint?: string;
   authorityHost?: string;
   functions?: AzureFunctionSpec[];
+  caFile?: string;
 }
 
 export interface UpstreamSpec {
@@ -266,7 +269,7 @@ export interface SettingsSpec {
   adminAddress?: string;
   discovery?: {
     fdsMode?: 'whitelist' | 'blacklist' | 'disabled';
-    pollIntervals?: { aws?: string; openapi?: string; grpc?: string };
+    pollIntervals?: { aws?: string; openapi?: string; grpc?: string; gcp?: string; azure?: string };
     openApiPaths?: string[];
   };
 }

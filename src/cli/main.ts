@@ -9,7 +9,7 @@ import { registerTranslate } from './commands/translate';
 import * as fs from 'fs';
 import * as path from 'path';
 import { PACKAGE_ROOT } from '../package-root';
-import { EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, NotAvailableError, UserError } from './errors';
+import { EXIT_INTERNAL_ERROR, EXIT_OK, EXIT_USER_ERROR, UserError } from './errors';
 
 function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
@@ -52,11 +52,6 @@ export async function main(argv: string[]): Promise<void> {
     if (error instanceof UserError) {
       process.stderr.write(`sluice: ${error.message}\n`);
       process.exitCode = EXIT_USER_ERROR;
-      return;
-    }
-    if (error instanceof NotAvailableError) {
-      process.stderr.write(`sluice: ${error.message}\n`);
-      process.exitCode = EXIT_INTERNAL_ERROR;
       return;
     }
     process.stderr.write(`sluice: internal error: ${(error as Error).message}\n`);

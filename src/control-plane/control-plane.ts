@@ -1,6 +1,7 @@
 import { keyString, type Resource, type ResourceKey, type Status } from '../api/resource';
 import { loadSnapshot, type AcceptedResource, type FileProblem, type ParseCache } from '../api/load';
 import type { Metrics } from '../admin/metrics';
+import type { IdentityTokens } from '../api/gcp';
 import type { ApiSnapshot } from '../api/snapshot';
 import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { Logger } from '../logger';
@@ -55,6 +56,7 @@ export class ControlPlane {
   private translatedOnce = false;
   private lastContents: StoreContents | undefined;
   private discovered: DiscoveredMap = new Map();
+  private identityTokens: IdentityTokens = new Map();
   private readonly snapshotListeners = new Set<(snapshot: ApiSnapshot) => void>();
 
   constructor(private readonly options: ControlPlaneOptions) {}
@@ -92,7 +94,8 @@ export class ControlPlane {
     const { logger, metrics, cache } = this.options;
     const timer = metrics.translationSeconds.startTimer();
     const loaded = loadSnapshot(contents, this.lastGood, this.discovered, this.parseCache);
-    const translation = translate(loaded.snapshot, loaded.reports, PLUGINS, this.memo);
+    const snapshot = { ...loaded.snapshot, identityTokens: this.identityTokens };
+    const translation = translate(snapshot, loaded.reports, PLUGINS, this.memo);
     const snapshots = buildXdsSnapshots(translation.envoy, this.encoder, translation.reports, this.snapshots);
     const published = withShortNames(snapshots);
     for (const key of cache.keys()) {
@@ -111,7 +114,7 @@ export class ControlPlane {
     for (const problem of loaded.fileProblems) logger.warn({ file: problem.file }, problem.message);
     logger.info({ proxies: translation.proxies.length, rejected: rejected.length }, 'translated');
     this.translatedOnce = true;
-    for (const listener of this.snapshotListeners) listener(loaded.snapshot);
+    for (const listener of this.snapshotListeners) listener(snapshot);
     await this.report(translation.reports, loaded.valid);
   }
 
@@ -124,6 +127,12 @@ export class ControlPlane {
   /** New discovery results: re-translate with them. */
   setDiscovered(discovered: DiscoveredMap): Promise<void> {
     this.discovered = discovered;
+    return this.resubmit();
+  }
+
+  /** New identity tokens minted by Sluice (GCP functions): re-translate with them. */
+  setIdentityTokens(tokens: IdentityTokens): Promise<void> {
+    this.identityTokens = tokens;
     return this.resubmit();
   }
 

@@ -7,6 +7,7 @@ import { SnapshotCache } from '../xds/snapshot-cache';
 import { ControlPlane } from './control-plane';
 import { MemoryDiscoveryState, type DiscoveryStateStore } from '../discovery/fds/discovery-state';
 import { FdsService } from '../discovery/fds/fds-service';
+import { GcpIdTokenService } from '../discovery/fds/gcp-functions/id-tokens';
 
 export const DEFAULT_XDS_ADDRESS = '127.0.0.1:9977';
 export const DEFAULT_ADMIN_ADDRESS = '127.0.0.1:9091';
@@ -55,6 +56,12 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
     logger,
     onChange: (discovered) => void controlPlane.setDiscovered(discovered),
   });
+  // Every replica mints its own: the tokens live in memory only.
+  const identityTokens = new GcpIdTokenService({
+    logger,
+    onChange: (tokens) => void controlPlane.setIdentityTokens(tokens),
+  });
+  controlPlane.onSnapshot((snapshot) => void identityTokens.update(snapshot));
   if (options.discovery !== false) {
     await controlPlane.setDiscovered(await fds.restore());
     controlPlane.onSnapshot((snapshot) => fds.update(snapshot));
@@ -68,6 +75,7 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
   } catch (error) {
     await ads.stop();
     fds.stop();
+    identityTokens.stop();
     controlPlane.stop();
     throw error;
   }
@@ -82,6 +90,7 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
     fds,
     async stop() {
       fds.stop();
+      identityTokens.stop();
       controlPlane.stop();
       await Promise.all([ads.stop(), admin.stop()]);
       await controlPlane.idle();

@@ -52,6 +52,8 @@ export function replay(recorded: readonly Recorded[], reports: Reports): void {
 }
 
 interface UpstreamEntry {
+  /** What discovery had found for the upstream (clusters may follow it: one per Azure function app host). */
+  discovered: unknown;
   result: UpstreamClusters;
   recorded: Recorded[];
 }
@@ -75,9 +77,10 @@ function sameValues<T>(previous: readonly T[] | undefined, next: readonly T[]): 
 /**
  * Incremental translation. Parsed resources keep their identity while their content is unchanged (see
  * loadSnapshot's parse cache), so translation results can be remembered per object:
- * - an Upstream's clusters depend on the Upstream alone;
+ * - an Upstream's clusters depend on the Upstream and on what discovery found for it;
  * - a virtual host depends on its VirtualService and on what its routes may reach (upstreams, route
- *   tables, secrets, discovered functions): the "stamp" changes when any of those changes.
+ *   tables, secrets, discovered functions, minted identity tokens): the "stamp" changes when any of
+ *   those changes.
  * A change to one VirtualService thus re-translates only that virtual host; its unchanged neighbours keep
  * their JSON objects, which the encoder recognises without re-encoding.
  */
@@ -93,7 +96,7 @@ export class TranslationMemo {
       [...snapshot.upstreams.values()],
       [...snapshot.routeTables.values()],
       [...snapshot.secrets.values()],
-      [snapshot.discovered],
+      [snapshot.discovered, snapshot.identityTokens],
     ];
     if (
       !this.dependencies ||
@@ -107,17 +110,18 @@ export class TranslationMemo {
 
   upstream(
     upstream: object,
+    discovered: unknown,
     reports: Reports,
     compute: (reports: Reports) => UpstreamClusters,
   ): UpstreamClusters {
     const cached = this.upstreams.get(upstream);
-    if (cached) {
+    if (cached && cached.discovered === discovered) {
       replay(cached.recorded, reports);
       return cached.result;
     }
     const recording = new RecordingReports(reports);
     const result = compute(recording);
-    this.upstreams.set(upstream, { result, recorded: recording.recorded });
+    this.upstreams.set(upstream, { discovered, result, recorded: recording.recorded });
     return result;
   }
 

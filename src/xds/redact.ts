@@ -11,6 +11,25 @@ const CREDENTIAL_MESSAGES: Record<string, readonly string[]> = {
   'envoy.extensions.filters.http.aws_lambda.v3.Credentials': ['secretAccessKey', 'sessionToken'],
 };
 
+/**
+ * Request headers whose value is a credential (HeaderValue `value`/`rawValue` is redacted): Azure function
+ * keys, the Google ID tokens Sluice adds for Cloud Functions.
+ */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
+  'x-functions-key',
+  'authorization',
+  'proxy-authorization',
+]);
+const HEADER_VALUE = 'envoy.config.core.v3.HeaderValue';
+
+function isCredentialHeader(messageName: string, record: Record<string, unknown>): boolean {
+  return (
+    messageName === HEADER_VALUE &&
+    typeof record.key === 'string' &&
+    CREDENTIAL_HEADERS.has(record.key.toLowerCase())
+  );
+}
+
 function isSensitive(field: protobuf.Field): boolean {
   return field.options?.['(udpa.annotations.sensitive)'] === true;
 }
@@ -23,7 +42,10 @@ function redactValue(value: unknown, type: protobuf.Type | undefined): unknown {
     typeof record['@type'] === 'string' && type.fullName === '.google.protobuf.Any'
       ? typeForUrl(record['@type'])
       : type;
-  const credentialFields = CREDENTIAL_MESSAGES[own?.fullName.slice(1) ?? ''] ?? [];
+  const messageName = own?.fullName.slice(1) ?? '';
+  const credentialFields = isCredentialHeader(messageName, record)
+    ? ['value', 'rawValue']
+    : (CREDENTIAL_MESSAGES[messageName] ?? []);
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(record)) {
     const field = own ? fieldForJsonKey(own, key) : undefined;
@@ -52,4 +74,21 @@ function redactValue(value: unknown, type: protobuf.Type | undefined): unknown {
  */
 export function redactSecrets(messageName: string, json: Record<string, unknown>): Record<string, unknown> {
   return redactValue(json, lookupMessageType(messageName)) as Record<string, unknown>;
+}
+
+/**
+ * A copy of discovered functions for people to read: every function's `secrets` (keys discovery read,
+ * e.g. Azure function keys) shown as "[redacted]". What is persisted keeps them.
+ */
+export function redactDiscoveredSecrets<T extends { functions: Array<Record<string, unknown>> }>(
+  found: T,
+): T {
+  return {
+    ...found,
+    functions: found.functions.map((fn) =>
+      fn.secrets && typeof fn.secrets === 'object'
+        ? { ...fn, secrets: Object.fromEntries(Object.keys(fn.secrets).map((key) => [key, REDACTED])) }
+        : fn,
+    ),
+  };
 }

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import type { Command } from 'commander';
 import { DEFAULT_NAMESPACE } from '../../api/resource';
-import { NotAvailableError, UserError } from '../errors';
+import { UserError } from '../errors';
 
 /** What every `create` command takes. */
 export interface CommonOptions {
@@ -29,12 +29,4 @@ export function withCommon(command: Command): Command {
     .option('--namespace <namespace>', 'namespace', DEFAULT_NAMESPACE)
     .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
     .option('--dry-run', 'print the resource instead of writing it');
-}
-
-export function notYet(kind: string, type: string): () => never {
-  return () => {
-    throw new NotAvailableError(
-      `create ${kind} ${type}: ${type} ${kind}s are not available in this version of sluice yet`,
-    );
-  };
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { redactDiscoveredSecrets } from '../../xds/redact';
 import { discoverDirectory } from '../discovery';
 import { parseFormat, printData, printTable } from '../output';
 
@@ -23,7 +24,10 @@ export function registerDiscover(program: Command): void {
             found.error ?? '',
           ]),
         );
-      } else printData(Object.fromEntries(discovered), format);
+      } else {
+        const shown = [...discovered].map(([id, found]) => [id, redactDiscoveredSecrets(found)]);
+        printData(Object.fromEntries(shown), format);
+      }
       for (const [id, found] of discovered) {
         if (found.error)
           process.stderr.write(

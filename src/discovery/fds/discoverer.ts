@@ -17,7 +17,7 @@ export interface FunctionDiscoverer {
   /** The Upstream spec keys it discovers (`aws`; `static` and `kube`; ...). */
   readonly upstreamTypes: readonly string[];
   /** Its key in Settings discovery.pollIntervals. */
-  readonly pollIntervalKey: 'aws' | 'openapi' | 'grpc';
+  readonly pollIntervalKey: 'aws' | 'openapi' | 'grpc' | 'gcp' | 'azure';
   /**
    * Cloud upstreams exist to be discovered: discovered unless labelled disabled. Service upstreams
    * (static, kube) follow `fdsMode`.

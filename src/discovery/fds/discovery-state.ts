@@ -35,7 +35,8 @@ export class FileDiscoveryState implements DiscoveryStateStore {
   async save(discovered: ReadonlyMap<string, DiscoveredFunctions>): Promise<void> {
     await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
     const sorted = Object.fromEntries([...discovered].sort(([a], [b]) => a.localeCompare(b)));
-    await writeFileAtomic(this.file, `${JSON.stringify(sorted, null, 1)}\n`);
+    // Discovery may hold credentials (Azure function keys): readable by the owner only.
+    await writeFileAtomic(this.file, `${JSON.stringify(sorted, null, 1)}\n`, { mode: 0o600 });
   }
 }
 

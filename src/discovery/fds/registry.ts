@@ -1,5 +1,7 @@
 import { awsLambdaDiscoverer } from './aws-lambda';
+import { azureFunctionsDiscoverer } from './azure-functions';
 import type { FunctionDiscoverer } from './discoverer';
+import { gcpFunctionsDiscoverer } from './gcp-functions';
 import { grpcReflectionDiscoverer } from './grpc-reflection';
 import { openApiDiscoverer } from './openapi';
 
@@ -8,4 +10,6 @@ export const DISCOVERERS: readonly FunctionDiscoverer[] = [
   awsLambdaDiscoverer,
   openApiDiscoverer,
   grpcReflectionDiscoverer,
+  gcpFunctionsDiscoverer,
+  azureFunctionsDiscoverer,
 ];

@@ -56,9 +56,12 @@ function translateUpstreams(
     const key = keyOf(upstream);
     ctx.reports.track(key);
     if (ctx.reports.hasErrors(key)) continue;
-    const discoveryError = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))?.error;
-    if (discoveryError)
-      ctx.reports.warn(key, `function discovery failed: ${discoveryError}; serving the last known functions`);
+    const discovered = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name));
+    if (discovered?.error)
+      ctx.reports.warn(
+        key,
+        `function discovery failed: ${discovered.error}; serving the last known functions`,
+      );
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
       ctx.reports.error(
@@ -70,7 +73,7 @@ function translateUpstreams(
     const upstreamClusters = plugin.upstreamClusters;
     const compute = (reports: Reports) => upstreamClusters(upstream, { ...ctx, reports });
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, ctx.reports, compute)
+      ? ctx.memo.upstream(upstream, discovered, ctx.reports, compute)
       : compute(ctx.reports);
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {

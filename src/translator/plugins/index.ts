@@ -1,8 +1,10 @@
 import { registerEnvoyProtoFiles } from '../../xds/envoy-protos';
 import type { TranslatorPlugin } from '../plugin';
 import { awsLambdaPlugin } from './aws-lambda';
+import { azurePlugin } from './azure';
 import { corsPlugin } from './cors';
 import { faultsPlugin } from './faults';
+import { gcpPlugin } from './gcp';
 import { grpcPlugin } from './grpc';
 import { kubePlugin } from './kube';
 import { restPlugin } from './rest';
@@ -15,8 +17,10 @@ export const PLUGINS: readonly TranslatorPlugin[] = [
   faultsPlugin,
   corsPlugin,
   awsLambdaPlugin,
+  gcpPlugin,
   restPlugin,
   grpcPlugin,
+  azurePlugin,
 ];
 
 registerEnvoyProtoFiles(PLUGINS.flatMap((plugin) => plugin.protoFiles ?? []));
