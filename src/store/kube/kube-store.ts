@@ -1,0 +1,317 @@
+import {
+  DEFAULT_NAMESPACE,
+  KINDS,
+  keyOf,
+  keyString,
+  type Kind,
+  type Resource,
+  type ResourceKey,
+  type Status,
+} from '../../api/resource';
+import { logger as defaultLogger, type Logger } from '../../logger';
+import { checkKeyable, fingerprint, stableStringify, userContent } from '../memory-store';
+import {
+  ConflictError,
+  type ResourceStore,
+  type StoreContents,
+  type StoreListener,
+  type StoredResource,
+} from '../store';
+import type { BackoffOptions } from './backoff';
+import { Informer } from './informer';
+import { isApiError, type KubeClient, type KubeObject } from './kube-client';
+import {
+  isSluiceSecret,
+  locationOf,
+  SECRET_TYPE_LABEL,
+  toKubeObject,
+  toResource,
+  typeOfKind,
+} from './mapping';
+
+export interface KubeStoreOptions {
+  /** The store owns it: `close()` closes it. */
+  client: KubeClient;
+  /** Namespaces to watch; all when absent. */
+  namespaces?: readonly string[];
+  /** Delay between the last change and the watch notification (ms). Default 100. */
+  debounceMs?: number;
+  logger?: Logger;
+  /** Delays between attempts after a failed list or watch. */
+  backoff?: BackoffOptions;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+  /** Status writes in flight at once. Default 8. */
+  statusWriteConcurrency?: number;
+}
+
+/** Attempts of a write that meets a concurrent change it may retry over (unconditional applies, statuses). */
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Resources in Kubernetes: the sluice.dev CRDs, and core Secrets labelled `sluice.dev/secret-type`
+ * (see docs/kubernetes.md).
+ * - Reads come from one informer (list + watch) per kind; `load()` waits for their first list.
+ * - `metadata.resourceVersion` and `metadata.generation` are Kubernetes' own: the generation moves with
+ *   the spec only, the resourceVersion with any change (statuses too).
+ * - `watch()` listeners get the full contents once per burst of changes (debounced, at least every
+ *   max(1 s, 10 x debounceMs) during an endless burst), only when something other than statuses and
+ *   resourceVersions changed, and never before every informer has listed.
+ * - `apply(r, expected)` is a conditional write (ConflictError when the object is not at `expected`,
+ *   or on the API server's 409); without `expected` it re-reads and retries over concurrent changes.
+ * - Statuses go through the status subresource, which cannot change the spec; on a 409 the object is
+ *   read again and only the status is written again. Core Secrets have no status: theirs stay in memory.
+ */
+export class KubeStore implements ResourceStore {
+  private readonly client: KubeClient;
+  private readonly informers = new Map<Kind, Informer<KubeObject>>();
+  private readonly secretStatuses = new Map<string, Status>();
+  private readonly listeners = new Set<StoreListener>();
+  private readonly logger: Logger;
+  private readonly debounceMs: number;
+  private readonly maxWaitMs: number;
+  private readonly statusWriteConcurrency: number;
+  private started: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private burstDeadline: number | undefined;
+  private lastNotified = contentFingerprint({ resources: [], errors: [] });
+  private closed = false;
+
+  constructor(options: KubeStoreOptions) {
+    this.client = options.client;
+    this.logger = options.logger ?? defaultLogger;
+    this.debounceMs = options.debounceMs ?? 100;
+    this.maxWaitMs = Math.max(1000, this.debounceMs * 10);
+    this.statusWriteConcurrency = options.statusWriteConcurrency ?? 8;
+    for (const kind of KINDS) {
+      const informer = new Informer<KubeObject>({
+        client: this.client,
+        type: typeOfKind(kind),
+        namespaces: options.namespaces,
+        labelSelector: kind === 'Secret' ? SECRET_TYPE_LABEL : undefined,
+        logger: this.logger,
+        backoff: options.backoff,
+        pageSize: options.pageSize,
+      });
+      informer.on(() => this.scheduleNotify());
+      this.informers.set(kind, informer);
+    }
+  }
+
+  async load(): Promise<StoreContents> {
+    await this.start();
+    return this.snapshot();
+  }
+
+  watch(listener: StoreListener): () => void {
+    if (this.listeners.size === 0 && this.isSynced()) this.lastNotified = contentFingerprint(this.snapshot());
+    this.listeners.add(listener);
+    this.start().catch((error: Error) =>
+      this.logger.error({ err: error.message }, 'the Kubernetes store cannot watch'),
+    );
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.cancelNotify();
+    };
+  }
+
+  async apply(resource: Resource, expectedResourceVersion?: string): Promise<Resource> {
+    checkKeyable(resource);
+    const content = userContent(resource);
+    const key = keyOf(content);
+    const id = keyString(key);
+    const type = typeOfKind(key.kind);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.client.find(type, key.namespace, key.name);
+      if (current && key.kind === 'Secret' && !isSluiceSecret(current)) {
+        throw new Error(
+          `Secret ${key.namespace}/${key.name} exists and is not Sluice's (no ${SECRET_TYPE_LABEL} label): choose another name`,
+        );
+      }
+      if (expectedResourceVersion !== undefined) checkExpected(id, current, expectedResourceVersion);
+      try {
+        if (!current) return toResource(key.kind, await this.client.create(type, toKubeObject(content)));
+        const stored = toResource(key.kind, current);
+        if (stableStringify(userContent(stored)) === stableStringify(content)) return stored;
+        return toResource(key.kind, await this.client.replace(type, toKubeObject(content, current)));
+      } catch (error) {
+        // 409: AlreadyExists on create, Conflict on replace. Someone wrote in between.
+        if (!isApiError(error, 409)) throw error;
+        if (expectedResourceVersion !== undefined || attempt >= MAX_ATTEMPTS) {
+          throw new ConflictError(`${id} changed while being written: ${error.message}`);
+        }
+      }
+    }
+  }
+
+  async delete(key: ResourceKey): Promise<void> {
+    const type = typeOfKind(key.kind);
+    this.secretStatuses.delete(keyString(key));
+    for (let attempt = 1; ; attempt++) {
+      let resourceVersion: string | undefined;
+      if (key.kind === 'Secret') {
+        const current = await this.client.find(type, key.namespace, key.name);
+        if (!current || !isSluiceSecret(current)) return;
+        resourceVersion = current.metadata.resourceVersion;
+      }
+      try {
+        return await this.client.delete(type, key.namespace, key.name, resourceVersion);
+      } catch (error) {
+        if (isApiError(error, 404)) return;
+        if (!isApiError(error, 409) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async writeStatuses(statuses: ReadonlyArray<{ key: ResourceKey; status: Status }>): Promise<void> {
+    await this.start();
+    const queue = [...statuses];
+    const failures: string[] = [];
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        try {
+          await this.writeStatus(next.key, next.status);
+        } catch (error) {
+          failures.push(`${keyString(next.key)}: ${(error as Error).message}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.statusWriteConcurrency, queue.length) }, worker));
+    if (failures.length > 0) {
+      throw new Error(`${failures.length} status writes failed, e.g. ${failures.slice(0, 3).join('; ')}`);
+    }
+  }
+
+  async readStatuses(): Promise<Map<string, Status>> {
+    await this.start();
+    const statuses = new Map<string, Status>();
+    for (const [kind, informer] of this.informers) {
+      if (kind === 'Secret') continue;
+      for (const { metadata, status } of informer.list()) {
+        const key = { kind, namespace: metadata.namespace ?? DEFAULT_NAMESPACE, name: metadata.name };
+        if (status) statuses.set(keyString(key), structuredClone(status as Status));
+      }
+    }
+    for (const [id, status] of this.secretStatuses) statuses.set(id, structuredClone(status));
+    return statuses;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cancelNotify();
+    this.listeners.clear();
+    for (const informer of this.informers.values()) informer.stop();
+    this.client.close();
+  }
+
+  /** Starts the informers once; resolves when all have listed. */
+  private start(): Promise<void> {
+    this.started ??= (async () => {
+      for (const informer of this.informers.values()) informer.start();
+      await Promise.all([...this.informers.values()].map((informer) => informer.whenSynced()));
+      this.scheduleNotify();
+    })();
+    return this.started;
+  }
+
+  private isSynced(): boolean {
+    return [...this.informers.values()].every((informer) => informer.hasSynced);
+  }
+
+  private snapshot(): StoreContents {
+    const resources: StoredResource[] = [];
+    for (const [kind, informer] of this.informers) {
+      for (const object of informer.list()) {
+        const resource = toResource(kind, object);
+        const key = keyOf(resource);
+        const secretStatus = kind === 'Secret' ? this.secretStatuses.get(keyString(key)) : undefined;
+        if (secretStatus) resource.status = structuredClone(secretStatus);
+        resources.push({ resource, location: { file: locationOf(key) } });
+      }
+    }
+    const sortKey = ({ resource }: StoredResource) => keyString(keyOf(resource));
+    resources.sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
+    return { resources, errors: [] };
+  }
+
+  private async writeStatus(key: ResourceKey, status: Status): Promise<void> {
+    let object = this.informers.get(key.kind)?.get(key.namespace, key.name);
+    // Statuses of what is gone are not kept (as in the other stores).
+    if (!object) return;
+    if (key.kind === 'Secret') {
+      this.secretStatuses.set(keyString(key), structuredClone(status));
+      return;
+    }
+    if (stableStringify(object.status ?? null) === stableStringify(status)) return;
+    const type = typeOfKind(key.kind);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.replaceStatus(type, { ...object, status });
+        return;
+      } catch (error) {
+        if (isApiError(error, 404)) return;
+        if (!isApiError(error, 409) || attempt >= MAX_ATTEMPTS) throw error;
+      }
+      // The object changed since it was read (usually a user's edit): read it again, write the status only.
+      object = await this.client.find(type, key.namespace, key.name);
+      if (!object) return;
+    }
+  }
+
+  /** Trailing debounce, bounded: a notification at most `maxWaitMs` after the first change of a burst. */
+  private scheduleNotify(): void {
+    if (this.closed || this.listeners.size === 0) return;
+    const now = Date.now();
+    this.burstDeadline ??= now + this.maxWaitMs;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => this.notify(),
+      Math.max(0, Math.min(this.debounceMs, this.burstDeadline - now)),
+    );
+  }
+
+  private cancelNotify(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.burstDeadline = undefined;
+  }
+
+  private notify(): void {
+    this.cancelNotify();
+    // Half-listed contents would make resources look missing; the end of the first lists notifies.
+    if (this.closed || !this.isSynced()) return;
+    const contents = this.snapshot();
+    const current = contentFingerprint(contents);
+    if (current === this.lastNotified) return;
+    this.lastNotified = current;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(contents);
+      } catch (error) {
+        this.logger.error({ err: error }, 'Kubernetes store watch listener failed');
+      }
+    }
+  }
+}
+
+/** ConflictError unless the stored object is at `expected` (`''`: must not exist). */
+function checkExpected(id: string, current: KubeObject | undefined, expected: string): void {
+  const stored = current?.metadata.resourceVersion;
+  if (expected === '' && current) throw new ConflictError(`${id} already exists (resourceVersion ${stored})`);
+  if (expected !== '' && !current)
+    throw new ConflictError(`${id} does not exist (expected version ${expected})`);
+  if (expected !== '' && stored !== expected) {
+    throw new ConflictError(`${id} changed: stored resourceVersion ${stored}, expected ${expected}`);
+  }
+}
+
+/** What watchers are told about: contents less statuses and resourceVersions (status writes change both). */
+function contentFingerprint(contents: StoreContents): string {
+  return fingerprint({
+    errors: contents.errors,
+    resources: contents.resources.map(({ resource, location }) => ({
+      location,
+      resource: { ...resource, metadata: { ...resource.metadata, resourceVersion: undefined } },
+    })),
+  });
+}
