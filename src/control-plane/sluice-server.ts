@@ -6,6 +6,7 @@ import { AdsServer } from '../xds/ads-server';
 import { SnapshotCache } from '../xds/snapshot-cache';
 import { ControlPlane } from './control-plane';
 import { MemoryDiscoveryState, type DiscoveryStateStore } from '../discovery/fds/discovery-state';
+import type { FunctionDiscoverer } from '../discovery/fds/discoverer';
 import { FdsService } from '../discovery/fds/fds-service';
 import { GcpIdTokenService } from '../discovery/fds/gcp-functions/id-tokens';
 
@@ -20,6 +21,8 @@ export interface SluiceServerOptions {
   metrics?: Metrics;
   /** Where discovered functions are kept between restarts (default: memory). */
   discoveryState?: DiscoveryStateStore;
+  /** The function discoverers to run (default: every registered one). */
+  discoverers?: readonly FunctionDiscoverer[];
   /** Run function discovery (only the leader should). Default true. */
   discovery?: boolean;
 }
@@ -54,6 +57,7 @@ export async function startSluice(options: SluiceServerOptions): Promise<Running
   const fds = new FdsService({
     state: options.discoveryState ?? new MemoryDiscoveryState(),
     logger,
+    discoverers: options.discoverers,
     onChange: (discovered) => void controlPlane.setDiscovered(discovered),
   });
   // Every replica mints its own: the tokens live in memory only.

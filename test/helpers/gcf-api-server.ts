@@ -117,6 +117,7 @@ export class GcfApiServer {
   private readonly accessTokens = new Map<string, string>();
   private readonly functions: FunctionFixture[] = [];
   private readonly denied = new Set<string>();
+  private readonly idTokens: Array<{ audience: string; token: string }> = [];
   private readonly signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
   private port = 0;
 
@@ -176,6 +177,11 @@ export class GcfApiServer {
   /** The claims of an ID token this server minted, or undefined when it did not mint it. */
   verifyIdToken(token: string): Claims | undefined {
     return verifiedJwt(token, () => this.signingKey.publicKey);
+  }
+
+  /** The ID tokens the token endpoint has issued for `audience`, oldest first. */
+  issuedIdTokens(audience: string): string[] {
+    return this.idTokens.filter((issued) => issued.audience === audience).map((issued) => issued.token);
   }
 
   /** The URL Cloud Functions gives the function: the Cloud Run URI for 2nd gen, cloudfunctions.net for 1st. */
@@ -307,7 +313,9 @@ export class GcfApiServer {
       }),
     );
     const signature = sign('RSA-SHA256', Buffer.from(`${header}.${payload}`), this.signingKey.privateKey);
-    return `${header}.${payload}.${base64url(signature)}`;
+    const token = `${header}.${payload}.${base64url(signature)}`;
+    this.idTokens.push({ audience, token });
+    return token;
   }
 
   private list(

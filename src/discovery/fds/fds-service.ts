@@ -3,6 +3,7 @@ import type { Logger } from '../../logger';
 import type { DiscoveredFunctions } from './discovered';
 import { discoverTarget, discoveryTargets, type DiscoveryTarget } from './discover-upstream';
 import type { DiscoveryStateStore } from './discovery-state';
+import type { FunctionDiscoverer } from './discoverer';
 import { activeSettings } from '../../api/settings';
 import { pollIntervalMs } from './settings';
 
@@ -12,6 +13,8 @@ const MAX_BACKOFF_FACTOR = 10;
 export interface FdsServiceOptions {
   state: DiscoveryStateStore;
   logger: Logger;
+  /** Default: every registered discoverer. */
+  discoverers?: readonly FunctionDiscoverer[];
   /** Called with the whole map whenever an upstream's discovered functions change. */
   onChange: (discovered: ReadonlyMap<string, DiscoveredFunctions>) => void;
 }
@@ -61,7 +64,9 @@ export class FdsService {
   update(snapshot: ApiSnapshot): void {
     if (this.stopped) return;
     this.snapshot = snapshot;
-    const targets = new Map(discoveryTargets(snapshot).map((target) => [target.id, target]));
+    const targets = new Map(
+      discoveryTargets(snapshot, this.options.discoverers).map((target) => [target.id, target]),
+    );
     for (const [id, worker] of this.workers) {
       const target = targets.get(id);
       if (
