@@ -16,13 +16,11 @@ export function buildXdsSnapshots(
   previous: ReadonlyMap<string, XdsSnapshot>,
 ): Map<string, XdsSnapshot> {
   const snapshots = new Map<string, XdsSnapshot>();
-  const live = new Set<string>();
   for (const [proxyKey, resources] of translation.byProxy) {
     const snapshot = new Map<TypeUrl, Map<string, XdsResource>>();
     for (const [typeUrl, byName] of resources) {
       const encoded = new Map<string, XdsResource>();
       for (const [name, json] of byName) {
-        live.add(`${typeUrl} ${name}`);
         const result = encoder.encode(typeUrl, json);
         if ('resource' in result) {
           encoded.set(name, result.resource);
@@ -42,7 +40,7 @@ export function buildXdsSnapshots(
     }
     snapshots.set(proxyKey, snapshot);
   }
-  encoder.retainOnly(live);
+  encoder.forgetUnused();
   return snapshots;
 }
 

@@ -99,22 +99,19 @@ describe('ResourceEncoder', () => {
     expect(encoder.encode(TYPE_URLS.cluster, structuredClone(malformed))).toBe(result);
   });
 
-  it('forgets resources neither encoded since the last retainOnly nor live', () => {
+  it('forgets resources not encoded since the last forgetUnused', () => {
     const encoder = new ResourceEncoder();
     const clusterA = encoder.encode(TYPE_URLS.cluster, cluster('a'));
     const endpointsA = encoder.encode(TYPE_URLS.endpoint, { clusterName: 'a' });
-    const live = new Set([`${TYPE_URLS.endpoint} a`]);
     // Both were asked for in this round.
-    encoder.retainOnly(new Set());
-    // The cluster is asked for again, the endpoints are live.
+    encoder.forgetUnused();
+    // Only the cluster is asked for again: the endpoints go.
     expect(encoder.encode(TYPE_URLS.cluster, cluster('a'))).toBe(clusterA);
-    encoder.retainOnly(live);
-    // Nothing asked for: the cluster goes.
-    encoder.retainOnly(live);
-    expect(encoder.encode(TYPE_URLS.endpoint, { clusterName: 'a' })).toBe(endpointsA);
-    const again = encoder.encode(TYPE_URLS.cluster, cluster('a'));
-    expect(again).not.toBe(clusterA);
-    expect(resourceOf(again).version).toBe(resourceOf(clusterA).version);
+    encoder.forgetUnused();
+    expect(encoder.encode(TYPE_URLS.cluster, cluster('a'))).toBe(clusterA);
+    const again = encoder.encode(TYPE_URLS.endpoint, { clusterName: 'a' });
+    expect(again).not.toBe(endpointsA);
+    expect(resourceOf(again).version).toBe(resourceOf(endpointsA).version);
   });
 });
 
