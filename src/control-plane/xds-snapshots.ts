@@ -1,5 +1,4 @@
 import type { EnvoyTranslation } from '../translator/envoy/envoy-translator';
-import { ownerId } from '../translator/envoy/envoy-translator';
 import type { Reports } from '../translator/reports';
 import type { ResourceEncoder } from '../xds/encode';
 import type { XdsResource, XdsSnapshot } from '../xds/resources';
@@ -26,8 +25,7 @@ export function buildXdsSnapshots(
           encoded.set(name, result.resource);
           continue;
         }
-        const owners = translation.owners.get(ownerId(typeUrl, name)) ?? [];
-        for (const owner of owners) {
+        for (const owner of translation.owners.of(typeUrl, name)) {
           reports.error(
             owner,
             `generated ${typeUrl.split('.').pop()} ${name} is invalid for Envoy: ${result.violations.slice(0, 3).join('; ')}`,

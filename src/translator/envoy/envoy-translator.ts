@@ -14,20 +14,23 @@ export type ProxyResources = Map<TypeUrl, Map<string, Json>>;
 
 export interface EnvoyTranslation {
   byProxy: Map<string, ProxyResources>;
-  /** `TYPE_URL name` -> the API resources an xDS resource was made from (to report NACKs on). */
-  owners: Map<string, ResourceKey[]>;
+  /** The API resources each xDS resource was made from (to report NACKs on). */
+  owners: ResourceOwners;
 }
 
-export function ownerId(typeUrl: string, name: string): string {
-  return `${typeUrl} ${name}`;
-}
+/** xDS resource (type URL, name) -> the API resources it was made from. */
+export class ResourceOwners {
+  private readonly byType = new Map<string, Map<string, ResourceKey[]>>();
 
-class Collector {
-  readonly owners = new Map<string, ResourceKey[]>();
+  of(typeUrl: string, name: string): readonly ResourceKey[] {
+    return this.byType.get(typeUrl)?.get(name) ?? [];
+  }
 
-  own(typeUrl: TypeUrl, name: string, owners: ResourceKey[]): void {
-    const id = ownerId(typeUrl, name);
-    const list = this.owners.get(id) ?? [];
+  own(typeUrl: TypeUrl, name: string, owners: readonly ResourceKey[]): void {
+    let byName = this.byType.get(typeUrl);
+    if (!byName) this.byType.set(typeUrl, (byName = new Map()));
+    let list = byName.get(name);
+    if (!list) byName.set(name, (list = []));
     for (const owner of owners) {
       if (
         !list.some(
@@ -36,7 +39,6 @@ class Collector {
       )
         list.push(owner);
     }
-    this.owners.set(id, list);
   }
 }
 
@@ -49,14 +51,17 @@ interface UpstreamResources {
 function translateUpstreams(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
-  collector: Collector,
+  owners: ResourceOwners,
 ): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
   for (const upstream of ctx.snapshot.upstreams.values()) {
     const key = keyOf(upstream);
     ctx.reports.track(key);
     if (ctx.reports.hasErrors(key)) continue;
-    const discoveryError = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))?.error;
+    const discovered = ctx.snapshot.discovered;
+    const discoveryError = discovered.size
+      ? discovered.get(nameKey(key.namespace, key.name))?.error
+      : undefined;
     if (discoveryError)
       ctx.reports.warn(key, `function discovery failed: ${discoveryError}; serving the last known functions`);
     const plugin = pluginForUpstream(upstream, plugins);
@@ -68,18 +73,19 @@ function translateUpstreams(
       continue;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const compute = (reports: Reports) => upstreamClusters(upstream, { ...ctx, reports });
+    const compute = (reports: Reports) =>
+      upstreamClusters(upstream, reports === ctx.reports ? ctx : { ...ctx, reports });
     const { clusters, loadAssignments } = ctx.memo
       ? ctx.memo.upstream(upstream, ctx.reports, compute)
       : compute(ctx.reports);
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
-      collector.own(TYPE_URLS.cluster, cluster.name as string, [key]);
+      owners.own(TYPE_URLS.cluster, cluster.name as string, [key]);
     }
     for (const assignment of loadAssignments) {
       out.loadAssignments.set(assignment.clusterName as string, assignment);
-      collector.own(TYPE_URLS.endpoint, assignment.clusterName as string, [key]);
+      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, [key]);
     }
   }
   return out;
@@ -114,7 +120,7 @@ function tlsVirtualHosts(
   listener: ProxyListener,
   ctx: TranslationContext,
   secrets: Map<string, Json>,
-  collector: Collector,
+  owners: ResourceOwners,
 ): ProxyVirtualHost[] {
   const kept: ProxyVirtualHost[] = [];
   const matches = new Map<string, string>();
@@ -138,7 +144,7 @@ function tlsVirtualHosts(
     }
     matches.set(matchKey, vh.name);
     secrets.set(secret.name as string, secret);
-    collector.own(TYPE_URLS.secret, secret.name as string, [vh.owner]);
+    owners.own(TYPE_URLS.secret, secret.name as string, [vh.owner]);
     kept.push(vh);
   }
   return kept;
@@ -155,20 +161,26 @@ function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext)
     for (const filter of cached.usedFilters) routeCtx.usedFilters.add(filter);
     return cached.json;
   }
-  const reports = new RecordingReports(routeCtx.reports);
-  const vhCtx: RouteBuildContext = { ...routeCtx, reports, usedFilters: new Set() };
+  const recording = memo && owner ? new RecordingReports(routeCtx.reports) : undefined;
+  const vhCtx: RouteBuildContext = {
+    ...routeCtx,
+    reports: recording ?? routeCtx.reports,
+    usedFilters: new Set(),
+  };
+  const routes: Json[] = [];
+  for (const route of vh.routes) routes.push(...translateRoute(route, vhCtx));
   const json: Json = {
     name: vh.name,
     domains: vh.domains,
-    routes: vh.routes.flatMap((route) => translateRoute(route, vhCtx)),
+    routes,
     ...virtualHostOptions(vh.options, vh.owner, vhCtx),
   };
   for (const filter of vhCtx.usedFilters) routeCtx.usedFilters.add(filter);
-  if (memo && owner)
+  if (memo && owner && recording)
     memo.rememberVirtualHost(owner, variant, {
       json,
       usedFilters: [...vhCtx.usedFilters],
-      recorded: reports.recorded,
+      recorded: recording.recorded,
     });
   return json;
 }
@@ -178,11 +190,11 @@ function translateListener(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
   resources: ProxyResources,
-  collector: Collector,
+  owners: ResourceOwners,
 ): void {
   const secrets = resources.get(TYPE_URLS.secret) as Map<string, Json>;
   const virtualHostsIn = listener.ssl
-    ? tlsVirtualHosts(listener, ctx, secrets, collector)
+    ? tlsVirtualHosts(listener, ctx, secrets, owners)
     : listener.virtualHosts;
   const routeCtx: RouteBuildContext = {
     ...ctx,
@@ -199,14 +211,14 @@ function translateListener(
   const routeConfig: Json = { name, virtualHosts };
   if (!listener.grpcProxyless) routeConfig.ignorePortInHostMatching = true;
   resources.get(TYPE_URLS.route)?.set(name, routeConfig);
-  collector.own(TYPE_URLS.route, name, routeOwners);
+  owners.own(TYPE_URLS.route, name, routeOwners);
   resources
     .get(TYPE_URLS.listener)
     ?.set(
       listener.name,
       buildListener({ ...listener, virtualHosts: virtualHostsIn }, routeCtx.usedFilters, plugins),
     );
-  collector.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
+  owners.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
 }
 
 /** Proxies + upstreams + secrets -> the xDS resources of each proxy, in proto3 JSON. */
@@ -215,8 +227,8 @@ export function translateEnvoy(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
 ): EnvoyTranslation {
-  const collector = new Collector();
-  const upstreams = translateUpstreams(ctx, plugins, collector);
+  const owners = new ResourceOwners();
+  const upstreams = translateUpstreams(ctx, plugins, owners);
   const byProxy = new Map<string, ProxyResources>();
   for (const proxy of proxies) {
     const resources: ProxyResources = new Map([
@@ -226,8 +238,8 @@ export function translateEnvoy(
       [TYPE_URLS.route, new Map()],
       [TYPE_URLS.secret, new Map()],
     ]);
-    for (const listener of proxy.listeners) translateListener(listener, ctx, plugins, resources, collector);
+    for (const listener of proxy.listeners) translateListener(listener, ctx, plugins, resources, owners);
     byProxy.set(proxy.key, resources);
   }
-  return { byProxy, owners: collector.owners };
+  return { byProxy, owners };
 }
