@@ -25,10 +25,11 @@ export interface Endpoint {
 }
 
 function lbEndpoint(endpoint: Endpoint): Json {
-  return {
+  const json: Json = {
     endpoint: { address: { socketAddress: { address: endpoint.address, portValue: endpoint.port } } },
-    ...(endpoint.weight ? { loadBalancingWeight: endpoint.weight } : {}),
   };
+  if (endpoint.weight) json.loadBalancingWeight = endpoint.weight;
+  return json;
 }
 
 /** One locality with a weight: proxyless gRPC clients drop localities without one. */
@@ -47,12 +48,14 @@ export interface ClusterOptions {
   metadata?: Json;
 }
 
+const DEFAULT_CONNECT_TIMEOUT = protoDuration(DEFAULT_CONNECT_TIMEOUT_MS);
+
 function baseCluster(options: ClusterOptions): Json {
   const cluster: Json = {
     name: options.name,
-    connectTimeout: protoDuration(
-      options.connectTimeout ? durationMs(options.connectTimeout) : DEFAULT_CONNECT_TIMEOUT_MS,
-    ),
+    connectTimeout: options.connectTimeout
+      ? protoDuration(durationMs(options.connectTimeout))
+      : DEFAULT_CONNECT_TIMEOUT,
   };
   if (options.tls) {
     const commonTlsContext: Json = {
@@ -82,7 +85,10 @@ function baseCluster(options: ClusterOptions): Json {
 
 /** An EDS cluster over ADS; its endpoints travel as a ClusterLoadAssignment. */
 export function edsCluster(options: ClusterOptions): Json {
-  return { ...baseCluster(options), type: 'EDS', edsClusterConfig: { edsConfig: adsConfigSource() } };
+  const cluster = baseCluster(options);
+  cluster.type = 'EDS';
+  cluster.edsClusterConfig = { edsConfig: adsConfigSource() };
+  return cluster;
 }
 
 /**
@@ -90,12 +96,11 @@ export function edsCluster(options: ClusterOptions): Json {
  * STRICT_DNS (several hosts) only by Envoy.
  */
 export function dnsCluster(options: ClusterOptions, endpoints: Endpoint[]): Json {
-  return {
-    ...baseCluster(options),
-    type: endpoints.length === 1 ? 'LOGICAL_DNS' : 'STRICT_DNS',
-    dnsLookupFamily: 'V4_PREFERRED',
-    loadAssignment: loadAssignment(options.name, endpoints),
-  };
+  const cluster = baseCluster(options);
+  cluster.type = endpoints.length === 1 ? 'LOGICAL_DNS' : 'STRICT_DNS';
+  cluster.dnsLookupFamily = 'V4_PREFERRED';
+  cluster.loadAssignment = loadAssignment(options.name, endpoints);
+  return cluster;
 }
 
 export function isIpAddress(address: string): boolean {

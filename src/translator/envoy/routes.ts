@@ -1,7 +1,7 @@
 import { keyString, type ResourceKey } from '../../api/resource';
-import type { RouteOptionsSpec } from '../../api/types';
+import type { MatcherSpec, RouteOptionsSpec } from '../../api/types';
 import type { ProxyRoute } from '../gateway/proxy';
-import type { DestinationTarget, Json, TranslationContext, TranslatorPlugin } from '../plugin';
+import type { DestinationTarget, Json, RouteContext, TranslationContext, TranslatorPlugin } from '../plugin';
 import { resolveDestination } from './destinations';
 import { toProtoDuration } from './durations';
 import { routeMatch } from './matchers';
@@ -32,19 +32,22 @@ function isError<T>(value: Built<T>): value is { error: string } {
   );
 }
 
-function headerOptions(headers: RouteOptionsSpec['headerManipulation']): Json {
+/** No route options: what a route without `options` reads. */
+const NO_OPTIONS: RouteOptionsSpec = Object.freeze({});
+/** A route without matchers matches every path. */
+const MATCH_ALL: readonly MatcherSpec[] = Object.freeze([Object.freeze({ prefix: '/' })]);
+
+function addHeaderOptions(json: Json, headers: RouteOptionsSpec['headerManipulation']): void {
+  if (!headers) return;
   const toAdd = (list: NonNullable<typeof headers>['requestHeadersToAdd']) =>
     (list ?? []).map((option) => ({
       header: { key: option.header.key, value: option.header.value ?? '' },
       appendAction: option.append ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD',
     }));
-  const json: Json = {};
-  if (headers?.requestHeadersToAdd?.length) json.requestHeadersToAdd = toAdd(headers.requestHeadersToAdd);
-  if (headers?.requestHeadersToRemove?.length) json.requestHeadersToRemove = headers.requestHeadersToRemove;
-  if (headers?.responseHeadersToAdd?.length) json.responseHeadersToAdd = toAdd(headers.responseHeadersToAdd);
-  if (headers?.responseHeadersToRemove?.length)
-    json.responseHeadersToRemove = headers.responseHeadersToRemove;
-  return json;
+  if (headers.requestHeadersToAdd?.length) json.requestHeadersToAdd = toAdd(headers.requestHeadersToAdd);
+  if (headers.requestHeadersToRemove?.length) json.requestHeadersToRemove = headers.requestHeadersToRemove;
+  if (headers.responseHeadersToAdd?.length) json.responseHeadersToAdd = toAdd(headers.responseHeadersToAdd);
+  if (headers.responseHeadersToRemove?.length) json.responseHeadersToRemove = headers.responseHeadersToRemove;
 }
 
 function retryPolicy(retries: NonNullable<RouteOptionsSpec['retries']>, proxyless: boolean): Json {
@@ -54,26 +57,38 @@ function retryPolicy(retries: NonNullable<RouteOptionsSpec['retries']>, proxyles
   return policy;
 }
 
-/** Per-filter configs of plugins' route options, wrapped as optional for clients that lack the filter. */
+function hasAnyOption(options: RouteOptionsSpec): boolean {
+  for (const key in options) if (options[key as keyof RouteOptionsSpec] !== undefined) return true;
+  return false;
+}
+
+/**
+ * Per-filter configs of plugins' route options, wrapped as optional for clients that lack the filter;
+ * undefined when there are none (a route without options has nothing for a plugin to apply).
+ */
 function pluginConfigs(
   options: RouteOptionsSpec,
   owner: ResourceKey,
   source: string,
   ctx: RouteBuildContext,
-): Built<Record<string, Json>> {
-  const configs: Record<string, Json> = {};
+): Built<Record<string, Json> | undefined> {
+  if (!hasAnyOption(options)) return undefined;
+  let configs: Record<string, Json> | undefined;
+  let routeCtx: RouteContext | undefined;
   for (const plugin of ctx.plugins) {
-    const result = plugin.routeOptions?.({ ...ctx, options, owner, source });
+    if (!plugin.routeOptions) continue;
+    const result = plugin.routeOptions((routeCtx ??= { ...ctx, options, owner, source }));
     if (!result) continue;
     if (result.error) return { error: result.error };
-    Object.assign(configs, result.typedPerFilterConfig ?? {});
+    if (result.typedPerFilterConfig) configs = Object.assign(configs ?? {}, result.typedPerFilterConfig);
   }
-  return markUsed(configs, ctx);
+  return configs && markUsed(configs, ctx);
 }
 
 function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (const [filter, config] of Object.entries(configs)) {
+  for (const filter in configs) {
+    const config = configs[filter];
     ctx.usedFilters.add(filter);
     const supported = ctx.plugins.find((plugin) => plugin.httpFilter?.filterName === filter)?.httpFilter
       ?.proxylessSupported;
@@ -85,23 +100,40 @@ function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record
   return out;
 }
 
-function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Json> {
-  const action = route.routeAction ?? {};
-  const request = { ...ctx, owner: route.owner, source: route.source, options: route.options ?? {} };
-  if (action.single) {
-    const target = resolveDestination({ ...request, destination: action.single });
+/**
+ * Sets where the route sends traffic on `action` (`cluster` or `weightedClusters`); returns what the
+ * destination needs on the route besides.
+ */
+function addDestination(
+  action: Json,
+  route: ProxyRoute,
+  options: RouteOptionsSpec,
+  ctx: RouteBuildContext,
+): Built<DestinationTarget> {
+  const spec = route.routeAction ?? {};
+  if (spec.single) {
+    const target = resolveDestination({
+      ...ctx,
+      owner: route.owner,
+      source: route.source,
+      options,
+      destination: spec.single,
+    });
     if (isError(target)) return target;
-    return { cluster: target.cluster, target };
+    action.cluster = target.cluster;
+    return target;
   }
-  const destinations = action.multi?.destinations ?? [];
+  const destinations = spec.multi?.destinations ?? [];
   if (destinations.length === 0)
     return { error: 'routeAction.multi.destinations: add at least one destination' };
   if (destinations.every((weighted) => !weighted.weight)) {
     return { error: 'routeAction.multi.destinations: the weights must add up to more than 0' };
   }
+  const request = { ...ctx, owner: route.owner, source: route.source, options };
   const clusters: Json[] = [];
   let routeFields: Json | undefined;
-  for (const [index, weighted] of destinations.entries()) {
+  for (let index = 0; index < destinations.length; index++) {
+    const weighted = destinations[index];
     const target = resolveDestination({ ...request, destination: weighted.destination });
     if (isError(target)) return { error: `routeAction.multi.destinations[${index}]: ${target.error}` };
     if (target.routeFields) {
@@ -118,21 +150,23 @@ function destinationTarget(route: ProxyRoute, ctx: RouteBuildContext): Built<Jso
     if (target.requestHeadersToAdd) cluster.requestHeadersToAdd = target.requestHeadersToAdd;
     clusters.push(cluster);
   }
-  return { weightedClusters: { clusters }, target: { cluster: '', routeFields } };
+  action.weightedClusters = { clusters };
+  return { cluster: '', routeFields };
 }
 
-function routeAction(
+/** Sets the route's `route` (its RouteAction) and what its destination needs on the route. */
+function addRouteAction(
+  envoyRoute: Json,
   route: ProxyRoute,
+  options: RouteOptionsSpec,
   hasTemplate: boolean,
   ctx: RouteBuildContext,
-): Built<{ action: Json; route: Json }> {
-  const built = destinationTarget(route, ctx);
-  if (isError(built)) return built;
-  const { target, ...action } = built as Json & { target: DestinationTarget };
-  const envoyRoute: Json = {};
-  const options = route.options ?? {};
+): string | undefined {
+  const action: Json = {};
+  const target = addDestination(action, route, options, ctx);
+  if (isError(target)) return target.error;
   if (options.prefixRewrite !== undefined) {
-    if (hasTemplate) return { error: 'options.prefixRewrite cannot be combined with a pathTemplate matcher' };
+    if (hasTemplate) return 'options.prefixRewrite cannot be combined with a pathTemplate matcher';
     action.prefixRewrite = options.prefixRewrite;
   }
   if (options.timeout) {
@@ -141,11 +175,12 @@ function routeAction(
   }
   if (options.retries) action.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   if (options.hostRewrite) action.hostRewriteLiteral = options.hostRewrite;
-  Object.assign(action, target.routeFields ?? {});
+  if (target.routeFields) Object.assign(action, target.routeFields);
+  envoyRoute.route = action;
   if (target.typedPerFilterConfig)
     envoyRoute.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
   if (target.requestHeadersToAdd) envoyRoute.requestHeadersToAdd = target.requestHeadersToAdd;
-  return { action, route: envoyRoute };
+  return undefined;
 }
 
 function redirect(route: ProxyRoute): Json {
@@ -164,9 +199,11 @@ function redirect(route: ProxyRoute): Json {
 /** The Envoy routes for one Sluice route (one per matcher), or why the route is rejected. */
 function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
   if (route.rejected) return { error: route.rejected };
-  const matchers = route.matchers?.length ? route.matchers : [{ prefix: '/' }];
+  const matchers = route.matchers?.length ? route.matchers : MATCH_ALL;
   const matches: Json[] = [];
-  for (const [index, matcher] of matchers.entries()) {
+  let hasTemplate = false;
+  for (let index = 0; index < matchers.length; index++) {
+    const matcher = matchers[index];
     const result = routeMatch(matcher, ctx.proxyless);
     if (result.error) return { error: `matchers[${index}].${result.error}` };
     for (const dropped of result.dropped) {
@@ -176,23 +213,22 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
       );
     }
     matches.push(result.match);
+    if (matcher.pathTemplate !== undefined) hasTemplate = true;
   }
-  const hasTemplate = matchers.some((matcher) => matcher.pathTemplate !== undefined);
-  const body: Json = {};
+  // Built for the first match; the routes of further matches are copies with their own match.
+  const first: Json = route.name ? { name: route.name, match: matches[0] } : { match: matches[0] };
+  const options = route.options ?? NO_OPTIONS;
   if (route.routeAction) {
-    const built = routeAction(route, hasTemplate, ctx);
-    if (isError(built)) return built;
-    body.route = built.action;
-    Object.assign(body, built.route);
+    const error = addRouteAction(first, route, options, hasTemplate, ctx);
+    if (error !== undefined) return { error };
   } else if (ctx.proxyless && (route.redirectAction || route.directResponseAction)) {
     return { error: 'redirects and direct responses are not supported by proxyless gRPC clients' };
   } else if (route.redirectAction) {
-    body.redirect = redirect(route);
+    first.redirect = redirect(route);
   } else if (route.directResponseAction) {
     const { status, body: text } = route.directResponseAction;
-    body.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
+    first.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
   }
-  const options = route.options ?? {};
   if (
     !route.routeAction &&
     (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite)
@@ -201,11 +237,12 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
   }
   const filters = pluginConfigs(options, route.owner, route.source, ctx);
   if (isError(filters)) return filters;
-  if (Object.keys(filters).length) {
-    body.typedPerFilterConfig = { ...(body.typedPerFilterConfig as Json | undefined), ...filters };
+  if (filters && Object.keys(filters).length) {
+    first.typedPerFilterConfig = { ...(first.typedPerFilterConfig as Json | undefined), ...filters };
   }
-  Object.assign(body, headerOptions(options.headerManipulation));
-  return matches.map((match) => ({ ...(route.name ? { name: route.name } : {}), match, ...body }));
+  addHeaderOptions(first, options.headerManipulation);
+  if (matches.length === 1) return [first];
+  return matches.map((match, index) => (index === 0 ? first : { ...first, match }));
 }
 
 /**
@@ -218,7 +255,7 @@ export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext): Json[
   ctx.reports.warn(route.owner, `${route.source}: route rejected: ${built.error}`);
   if (ctx.proxyless) return [];
   const body = `sluice: this route is rejected; see the status of ${keyString(route.owner)}\n`;
-  return (route.matchers?.length ? route.matchers : [{ prefix: '/' }]).flatMap((matcher) => {
+  return (route.matchers?.length ? route.matchers : MATCH_ALL).flatMap((matcher) => {
     const { match, error } = routeMatch(matcher, false);
     return error ? [] : [{ match, directResponse: { status: 503, body: { inlineString: body } } }];
   });
@@ -237,10 +274,11 @@ export function virtualHostOptions(
   for (const name of unsupported) {
     ctx.reports.warn(owner, `spec.virtualHost.options.${name}: ignored; set it on routes`);
   }
-  const json: Json = headerOptions(options.headerManipulation);
+  const json: Json = {};
+  addHeaderOptions(json, options.headerManipulation);
   if (options.retries) json.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   const filters = pluginConfigs({ cors: options.cors }, owner, 'spec.virtualHost', ctx);
   if (isError(filters)) ctx.reports.warn(owner, `spec.virtualHost.${filters.error}`);
-  else if (Object.keys(filters).length) json.typedPerFilterConfig = filters;
+  else if (filters && Object.keys(filters).length) json.typedPerFilterConfig = filters;
   return json;
 }
