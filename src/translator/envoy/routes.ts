@@ -1,5 +1,5 @@
 import { keyString, type ResourceKey } from '../../api/resource';
-import type { MatcherSpec, RouteOptionsSpec } from '../../api/types';
+import type { DestinationSpec, MatcherSpec, RouteOptionsSpec } from '../../api/types';
 import type { ProxyRoute } from '../gateway/proxy';
 import type { DestinationTarget, Json, RouteContext, TranslationContext, TranslatorPlugin } from '../plugin';
 import { resolveDestination } from './destinations';
@@ -77,7 +77,8 @@ function pluginConfigs(
   let routeCtx: RouteContext | undefined;
   for (const plugin of ctx.plugins) {
     if (!plugin.routeOptions) continue;
-    const result = plugin.routeOptions((routeCtx ??= { ...ctx, options, owner, source }));
+    // The context spread last: see resolveFor.
+    const result = plugin.routeOptions((routeCtx ??= { options, owner, source, ...ctx }));
     if (!result) continue;
     if (result.error) return { error: result.error };
     if (result.typedPerFilterConfig) configs = Object.assign(configs ?? {}, result.typedPerFilterConfig);
@@ -100,6 +101,17 @@ function markUsed(configs: Record<string, Json>, ctx: RouteBuildContext): Record
   return out;
 }
 
+/** Resolves one destination of `route`. */
+function resolveFor(
+  route: ProxyRoute,
+  options: RouteOptionsSpec,
+  destination: DestinationSpec,
+  ctx: RouteBuildContext,
+): DestinationTarget | { error: string } {
+  // The context spread last: V8 (Node 20) adds members after a leading spread slowly (~0.5 µs each).
+  return resolveDestination({ destination, owner: route.owner, source: route.source, options, ...ctx });
+}
+
 /**
  * Sets where the route sends traffic on `action` (`cluster` or `weightedClusters`); returns what the
  * destination needs on the route besides.
@@ -112,13 +124,7 @@ function addDestination(
 ): Built<DestinationTarget> {
   const spec = route.routeAction ?? {};
   if (spec.single) {
-    const target = resolveDestination({
-      ...ctx,
-      owner: route.owner,
-      source: route.source,
-      options,
-      destination: spec.single,
-    });
+    const target = resolveFor(route, options, spec.single, ctx);
     if (isError(target)) return target;
     action.cluster = target.cluster;
     return target;
@@ -129,12 +135,11 @@ function addDestination(
   if (destinations.every((weighted) => !weighted.weight)) {
     return { error: 'routeAction.multi.destinations: the weights must add up to more than 0' };
   }
-  const request = { ...ctx, owner: route.owner, source: route.source, options };
   const clusters: Json[] = [];
   let routeFields: Json | undefined;
   for (let index = 0; index < destinations.length; index++) {
     const weighted = destinations[index];
-    const target = resolveDestination({ ...request, destination: weighted.destination });
+    const target = resolveFor(route, options, weighted.destination, ctx);
     if (isError(target)) return { error: `routeAction.multi.destinations[${index}]: ${target.error}` };
     if (target.routeFields) {
       if (routeFields && JSON.stringify(routeFields) !== JSON.stringify(target.routeFields)) {
