@@ -231,9 +231,10 @@ export function translateEnvoy(
   const upstreams = translateUpstreams(ctx, plugins, owners);
   const byProxy = new Map<string, ProxyResources>();
   for (const proxy of proxies) {
+    // Clusters and endpoints are the same for every proxy: one map each, shared (never written to).
     const resources: ProxyResources = new Map([
-      [TYPE_URLS.cluster, new Map(upstreams.clusters)],
-      [TYPE_URLS.endpoint, new Map(upstreams.loadAssignments)],
+      [TYPE_URLS.cluster, upstreams.clusters],
+      [TYPE_URLS.endpoint, upstreams.loadAssignments],
       [TYPE_URLS.listener, new Map()],
       [TYPE_URLS.route, new Map()],
       [TYPE_URLS.secret, new Map()],
