@@ -29,8 +29,8 @@ export class ResourceOwners {
   own(typeUrl: TypeUrl, name: string, owners: readonly ResourceKey[]): void {
     let byName = this.byType.get(typeUrl);
     if (!byName) this.byType.set(typeUrl, (byName = new Map()));
-    let list = byName.get(name);
-    if (!list) byName.set(name, (list = []));
+    const known = byName.get(name);
+    const list = known ?? [];
     for (const owner of owners) {
       if (
         !list.some(
@@ -39,6 +39,8 @@ export class ResourceOwners {
       )
         list.push(owner);
     }
+    // A new list is kept trimmed: grown by push it reserves room for 17 owners, and most have one.
+    if (!known) byName.set(name, list.slice());
   }
 }
 
