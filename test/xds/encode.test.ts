@@ -1,6 +1,5 @@
-import { createHash } from 'crypto';
 import type { Json } from '../../src/translator/plugin';
-import { ResourceEncoder, sameJson } from '../../src/xds/encode';
+import { ResourceEncoder, sameJson, versionOf } from '../../src/xds/encode';
 import { decodeToJson, encodeJson } from '../../src/xds/proto-json';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 
@@ -28,15 +27,28 @@ function resourceOf(result: ReturnType<ResourceEncoder['encode']>) {
 }
 
 describe('ResourceEncoder', () => {
-  it('encodes, and versions a resource by the sha256 of its bytes', () => {
+  it('encodes, and versions a resource by a hash of its bytes', () => {
     const json = cluster();
     const resource = resourceOf(new ResourceEncoder().encode(TYPE_URLS.cluster, json));
     expect(resource).toMatchObject({ name: 'fn-echo', typeUrl: TYPE_URLS.cluster, json });
     expect(Buffer.from(resource.bytes)).toEqual(Buffer.from(encodeJson(CLUSTER, json)));
-    expect(resource.version).toBe(
-      createHash('sha256').update(resource.bytes).digest('base64url').slice(0, 16),
-    );
+    expect(resource.version).toBe(versionOf(resource.bytes));
     expect(decodeToJson(CLUSTER, resource.bytes)).toEqual(json);
+  });
+
+  it('versions the same bytes alike (in any encoder) and different bytes apart', () => {
+    const bytes = Buffer.from(encodeJson(CLUSTER, cluster()));
+    expect(versionOf(bytes)).toMatch(/^[A-Za-z0-9_-]{11}$/);
+    expect(versionOf(new Uint8Array(bytes))).toBe(versionOf(bytes));
+    const versions = new Set<string>();
+    // Every single-bit flip, and every length from 0 to the whole message.
+    for (let bit = 0; bit < bytes.length * 8; bit++) {
+      const flipped = Buffer.from(bytes);
+      flipped[bit >> 3] ^= 1 << (bit & 7);
+      versions.add(versionOf(flipped));
+    }
+    for (let length = 0; length <= bytes.length; length++) versions.add(versionOf(bytes.subarray(0, length)));
+    expect(versions.size).toBe(bytes.length * 8 + bytes.length + 1);
   });
 
   it('returns the same result for the same object', () => {
