@@ -170,7 +170,8 @@ function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext)
     usedFilters: new Set(),
   };
   const routes: Json[] = [];
-  for (const route of vh.routes) routes.push(...translateRoute(route, vhCtx));
+  for (const route of vh.routes)
+    for (const envoyRoute of translateRoute(route, vhCtx)) routes.push(envoyRoute);
   const json: Json = {
     name: vh.name,
     domains: vh.domains,
