@@ -16,6 +16,8 @@ export interface StageTimes {
 
 export interface PipelineResult {
   times: StageTimes;
+  /** performance.now() when each stage started, and when the last one ended (to attribute GC pauses). */
+  starts: { load: number; translate: number; build: number; end: number };
   translation: Translation;
   snapshots: Map<string, XdsSnapshot>;
 }
@@ -34,6 +36,7 @@ export function runPipeline(
   const t3 = performance.now();
   return {
     times: { load: t1 - t0, translate: t2 - t1, build: t3 - t2, total: t3 - t0 },
+    starts: { load: t0, translate: t1, build: t2, end: t3 },
     translation,
     snapshots,
   };
