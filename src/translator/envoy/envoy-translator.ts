@@ -4,7 +4,6 @@ import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
 import { RecordingReports, replay } from '../memo';
 import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
-import type { Reports } from '../reports';
 import { pluginForUpstream } from './destinations';
 import { buildListener, routeConfigName, sdsSecretName } from './listeners';
 import { translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
@@ -75,11 +74,9 @@ function translateUpstreams(
       continue;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const compute = (reports: Reports) =>
-      upstreamClusters(upstream, reports === ctx.reports ? ctx : { ...ctx, reports });
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, ctx.reports, compute)
-      : compute(ctx.reports);
+      ? ctx.memo.upstream(upstream, ctx.reports, (reports) => upstreamClusters(upstream, { ...ctx, reports }))
+      : upstreamClusters(upstream, ctx);
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
@@ -205,16 +202,18 @@ function translateListener(
     plugins,
     usedFilters: new Set(),
   };
-  const routeOwners: ResourceKey[] = [];
+  // Routes share their owner's key object: a set keeps one of each for ResourceOwners to compare.
+  const routeOwners = new Set<ResourceKey>();
   const virtualHosts = virtualHostsIn.map((vh) => {
-    routeOwners.push(vh.owner, ...vh.routes.map((route) => route.owner));
+    routeOwners.add(vh.owner);
+    for (const route of vh.routes) routeOwners.add(route.owner);
     return translateVirtualHost(vh, routeCtx);
   });
   const name = routeConfigName(listener);
   const routeConfig: Json = { name, virtualHosts };
   if (!listener.grpcProxyless) routeConfig.ignorePortInHostMatching = true;
   resources.get(TYPE_URLS.route)?.set(name, routeConfig);
-  owners.own(TYPE_URLS.route, name, routeOwners);
+  owners.own(TYPE_URLS.route, name, [...routeOwners]);
   resources
     .get(TYPE_URLS.listener)
     ?.set(
