@@ -19,17 +19,20 @@ export interface EnvoyTranslation {
 
 /** xDS resource (type URL, name) -> the API resources it was made from. */
 export class ResourceOwners {
-  private readonly byType = new Map<string, Map<string, ResourceKey[]>>();
+  /** A single owner (most resources) is kept as is, several as a list: tens of thousands fewer arrays. */
+  private readonly byType = new Map<string, Map<string, ResourceKey | ResourceKey[]>>();
 
   of(typeUrl: string, name: string): readonly ResourceKey[] {
-    return this.byType.get(typeUrl)?.get(name) ?? [];
+    const owners = this.byType.get(typeUrl)?.get(name);
+    if (owners === undefined) return [];
+    return Array.isArray(owners) ? owners : [owners];
   }
 
   own(typeUrl: TypeUrl, name: string, owners: readonly ResourceKey[]): void {
     let byName = this.byType.get(typeUrl);
     if (!byName) this.byType.set(typeUrl, (byName = new Map()));
     const known = byName.get(name);
-    const list = known ?? [];
+    const list = known === undefined ? [] : Array.isArray(known) ? known : [known];
     for (const owner of owners) {
       if (
         !list.some(
@@ -38,8 +41,7 @@ export class ResourceOwners {
       )
         list.push(owner);
     }
-    // A new list is kept trimmed: grown by push it reserves room for 17 owners, and most have one.
-    if (!known) byName.set(name, list.slice());
+    byName.set(name, list.length === 1 ? list[0] : list);
   }
 }
 
