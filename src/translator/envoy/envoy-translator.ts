@@ -58,8 +58,8 @@ function translateUpstreams(
 ): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
   for (const upstream of ctx.snapshot.upstreams.values()) {
-    const key = keyOf(upstream);
-    ctx.reports.track(key);
+    // The report's key: loading made one for every resource, so the owners below hold no new one.
+    const { key } = ctx.reports.track(keyOf(upstream));
     if (ctx.reports.hasErrors(key)) continue;
     const discovered = ctx.snapshot.discovered;
     const discoveryError = discovered.size
