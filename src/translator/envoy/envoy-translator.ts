@@ -17,31 +17,44 @@ export interface EnvoyTranslation {
   owners: ResourceOwners;
 }
 
-/** xDS resource (type URL, name) -> the API resources it was made from. */
+type OwnerIndex = Map<string, Map<string, ResourceKey[]>>;
+
+function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: readonly ResourceKey[]): void {
+  let byName = index.get(typeUrl);
+  if (!byName) index.set(typeUrl, (byName = new Map()));
+  let list = byName.get(name);
+  if (!list) byName.set(name, (list = []));
+  for (const owner of owners) {
+    if (
+      !list.some(
+        (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
+      )
+    )
+      list.push(owner);
+  }
+}
+
+/**
+ * xDS resource (type URL, name) -> the API resources it was made from. Owners are recorded as they come
+ * and indexed on the first lookup: a translation records them for every resource (tens of thousands),
+ * but is asked only about the few that fail validation or are NACKed.
+ */
 export class ResourceOwners {
-  /** A single owner (most resources) is kept as is, several as a list: tens of thousands fewer arrays. */
-  private readonly byType = new Map<string, Map<string, ResourceKey | ResourceKey[]>>();
+  private recorded: { typeUrl: string; name: string; owners: readonly ResourceKey[] }[] = [];
+  private index: OwnerIndex | undefined;
 
   of(typeUrl: string, name: string): readonly ResourceKey[] {
-    const owners = this.byType.get(typeUrl)?.get(name);
-    if (owners === undefined) return [];
-    return Array.isArray(owners) ? owners : [owners];
+    if (!this.index) {
+      this.index = new Map();
+      for (const entry of this.recorded) addOwners(this.index, entry.typeUrl, entry.name, entry.owners);
+      this.recorded = [];
+    }
+    return this.index.get(typeUrl)?.get(name) ?? [];
   }
 
   own(typeUrl: TypeUrl, name: string, owners: readonly ResourceKey[]): void {
-    let byName = this.byType.get(typeUrl);
-    if (!byName) this.byType.set(typeUrl, (byName = new Map()));
-    const known = byName.get(name);
-    const list = known === undefined ? [] : Array.isArray(known) ? known : [known];
-    for (const owner of owners) {
-      if (
-        !list.some(
-          (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
-        )
-      )
-        list.push(owner);
-    }
-    byName.set(name, list.length === 1 ? list[0] : list);
+    if (this.index) addOwners(this.index, typeUrl, name, owners);
+    else this.recorded.push({ typeUrl, name, owners });
   }
 }
 
