@@ -182,8 +182,7 @@ function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext)
     usedFilters: new Set(),
   };
   const routes: Json[] = [];
-  for (const route of vh.routes)
-    for (const envoyRoute of translateRoute(route, vhCtx)) routes.push(envoyRoute);
+  for (const route of vh.routes) translateRoute(route, vhCtx, routes);
   const json: Json = {
     name: vh.name,
     domains: vh.domains,

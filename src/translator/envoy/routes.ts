@@ -159,19 +159,18 @@ function addDestination(
   return { cluster: '', routeFields };
 }
 
-/** Sets the route's `route` (its RouteAction) and what its destination needs on the route. */
-function addRouteAction(
-  envoyRoute: Json,
+/** Fills `action` (the route's RouteAction); returns what its destination needs on the route besides. */
+function fillRouteAction(
+  action: Json,
   route: ProxyRoute,
   options: RouteOptionsSpec,
   hasTemplate: boolean,
   ctx: RouteBuildContext,
-): string | undefined {
-  const action: Json = {};
+): Built<DestinationTarget> {
   const target = addDestination(action, route, options, ctx);
-  if (isError(target)) return target.error;
+  if (isError(target)) return target;
   if (options.prefixRewrite !== undefined) {
-    if (hasTemplate) return 'options.prefixRewrite cannot be combined with a pathTemplate matcher';
+    if (hasTemplate) return { error: 'options.prefixRewrite cannot be combined with a pathTemplate matcher' };
     action.prefixRewrite = options.prefixRewrite;
   }
   if (options.timeout) {
@@ -181,11 +180,7 @@ function addRouteAction(
   if (options.retries) action.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   if (options.hostRewrite) action.hostRewriteLiteral = options.hostRewrite;
   if (target.routeFields) Object.assign(action, target.routeFields);
-  envoyRoute.route = action;
-  if (target.typedPerFilterConfig)
-    envoyRoute.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
-  if (target.requestHeadersToAdd) envoyRoute.requestHeadersToAdd = target.requestHeadersToAdd;
-  return undefined;
+  return target;
 }
 
 function redirect(route: ProxyRoute): Json {
@@ -201,69 +196,83 @@ function redirect(route: ProxyRoute): Json {
   return json;
 }
 
-/** The Envoy routes for one Sluice route (one per matcher), or why the route is rejected. */
-function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext): Built<Json[]> {
-  if (route.rejected) return { error: route.rejected };
+/**
+ * Adds the Envoy routes for one Sluice route (one per matcher) to `out`, or tells why the route is
+ * rejected (and adds nothing).
+ */
+function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext, out: Json[]): string | undefined {
+  if (route.rejected) return route.rejected;
   const matchers = route.matchers?.length ? route.matchers : MATCH_ALL;
-  const matches: Json[] = [];
+  const matches = new Array<Json>(matchers.length);
   let hasTemplate = false;
   for (let index = 0; index < matchers.length; index++) {
     const matcher = matchers[index];
     const result = routeMatch(matcher, ctx.proxyless);
-    if (result.error) return { error: `matchers[${index}].${result.error}` };
+    if (result.error) return `matchers[${index}].${result.error}`;
     for (const dropped of result.dropped) {
       ctx.reports.warn(
         route.owner,
         `${route.source}.matchers[${index}].${dropped}: ignored by proxyless gRPC clients`,
       );
     }
-    matches.push(result.match);
+    matches[index] = result.match;
     if (matcher.pathTemplate !== undefined) hasTemplate = true;
   }
-  // Built for the first match; the routes of further matches are copies with their own match.
-  const first: Json = route.name ? { name: route.name, match: matches[0] } : { match: matches[0] };
+  // Built for the first match (whole, so that no member is added to it later: objects stay compact);
+  // the routes of further matches are copies with their own match.
+  const match = matches[0];
   const options = route.options ?? NO_OPTIONS;
+  let first: Json;
   if (route.routeAction) {
-    const error = addRouteAction(first, route, options, hasTemplate, ctx);
-    if (error !== undefined) return { error };
+    const action: Json = {};
+    const target = fillRouteAction(action, route, options, hasTemplate, ctx);
+    if (isError(target)) return target.error;
+    first = route.name ? { name: route.name, match, route: action } : { match, route: action };
+    if (target.typedPerFilterConfig) first.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
+    if (target.requestHeadersToAdd) first.requestHeadersToAdd = target.requestHeadersToAdd;
   } else if (ctx.proxyless && (route.redirectAction || route.directResponseAction)) {
-    return { error: 'redirects and direct responses are not supported by proxyless gRPC clients' };
-  } else if (route.redirectAction) {
-    first.redirect = redirect(route);
-  } else if (route.directResponseAction) {
-    const { status, body: text } = route.directResponseAction;
-    first.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
+    return 'redirects and direct responses are not supported by proxyless gRPC clients';
+  } else {
+    first = route.name ? { name: route.name, match } : { match };
+    if (route.redirectAction) {
+      first.redirect = redirect(route);
+    } else if (route.directResponseAction) {
+      const { status, body: text } = route.directResponseAction;
+      first.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
+    }
   }
   if (
     !route.routeAction &&
     (options.prefixRewrite || options.timeout || options.retries || options.hostRewrite)
   ) {
-    return { error: 'options.prefixRewrite, timeout, retries and hostRewrite need a routeAction' };
+    return 'options.prefixRewrite, timeout, retries and hostRewrite need a routeAction';
   }
   const filters = pluginConfigs(options, route.owner, route.source, ctx);
-  if (isError(filters)) return filters;
+  if (isError(filters)) return filters.error;
   if (filters && Object.keys(filters).length) {
     first.typedPerFilterConfig = { ...(first.typedPerFilterConfig as Json | undefined), ...filters };
   }
   addHeaderOptions(first, options.headerManipulation);
-  if (matches.length === 1) return [first];
-  return matches.map((match, index) => (index === 0 ? first : { ...first, match }));
+  out.push(first);
+  for (let index = 1; index < matches.length; index++) out.push({ ...first, match: matches[index] });
+  return undefined;
 }
 
 /**
- * Translates a route, reporting a failure on the resource that wrote it. A rejected route answers 503
- * on Envoy (so its traffic never falls through to a broader route) and is left out for gRPC clients.
+ * Translates a route into `out`, reporting a failure on the resource that wrote it. A rejected route
+ * answers 503 on Envoy (so its traffic never falls through to a broader route) and is left out for
+ * gRPC clients.
  */
-export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext): Json[] {
-  const built = buildRoutes(route, ctx);
-  if (!isError(built)) return built;
-  ctx.reports.warn(route.owner, `${route.source}: route rejected: ${built.error}`);
-  if (ctx.proxyless) return [];
+export function translateRoute(route: ProxyRoute, ctx: RouteBuildContext, out: Json[]): void {
+  const error = buildRoutes(route, ctx, out);
+  if (error === undefined) return;
+  ctx.reports.warn(route.owner, `${route.source}: route rejected: ${error}`);
+  if (ctx.proxyless) return;
   const body = `sluice: this route is rejected; see the status of ${keyString(route.owner)}\n`;
-  return (route.matchers?.length ? route.matchers : MATCH_ALL).flatMap((matcher) => {
-    const { match, error } = routeMatch(matcher, false);
-    return error ? [] : [{ match, directResponse: { status: 503, body: { inlineString: body } } }];
-  });
+  for (const matcher of route.matchers?.length ? route.matchers : MATCH_ALL) {
+    const { match, error: matchError } = routeMatch(matcher, false);
+    if (!matchError) out.push({ match, directResponse: { status: 503, body: { inlineString: body } } });
+  }
 }
 
 /** Virtual host options: only those Envoy applies to a whole virtual host. */
