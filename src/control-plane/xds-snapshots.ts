@@ -19,11 +19,12 @@ export function buildXdsSnapshots(
     const snapshot = new Map<TypeUrl, Map<string, XdsResource>>();
     for (const [typeUrl, byName] of resources) {
       const encoded = new Map<string, XdsResource>();
-      for (const [name, json] of byName) {
+      // forEach: no [name, json] pair allocated per resource.
+      byName.forEach((json, name) => {
         const result = encoder.encode(typeUrl, json);
         if ('resource' in result) {
           encoded.set(name, result.resource);
-          continue;
+          return;
         }
         for (const owner of translation.owners.of(typeUrl, name)) {
           reports.error(
@@ -33,7 +34,7 @@ export function buildXdsSnapshots(
         }
         const last = previous.get(proxyKey)?.get(typeUrl)?.get(name);
         if (last) encoded.set(name, last);
-      }
+      });
       snapshot.set(typeUrl, encoded);
     }
     snapshots.set(proxyKey, snapshot);
