@@ -1,4 +1,5 @@
 import { keyString, type ResourceKey } from '../api/resource';
+import { keepHiddenClass } from '../hidden-classes';
 
 export interface ResourceReport {
   key: ResourceKey;
@@ -66,3 +67,5 @@ export class Reports {
     return reports.sort((a, b) => a.id.localeCompare(b.id)).map(({ report }) => report);
   }
 }
+
+keepHiddenClass(new Reports());

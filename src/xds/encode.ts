@@ -1,3 +1,4 @@
+import { keepHiddenClass } from '../hidden-classes';
 import type { Json } from '../translator/plugin';
 import { validateType } from './pgv';
 import { encodeType, typeForUrl } from './proto-json';
@@ -70,6 +71,8 @@ export class ResourceEncoder {
     this.round++;
   }
 }
+
+keepHiddenClass(new ResourceEncoder());
 
 const BASE64URL = Array.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', (c) =>
   c.charCodeAt(0),

@@ -1,5 +1,6 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
 import { lookup, nameKey } from '../../api/snapshot';
+import { keepHiddenClass } from '../../hidden-classes';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
 import { RecordingReports, replay } from '../memo';
@@ -57,6 +58,8 @@ export class ResourceOwners {
     else this.recorded.push({ typeUrl, name, owners });
   }
 }
+
+keepHiddenClass(new ResourceOwners());
 
 interface UpstreamResources {
   clusters: Map<string, Json>;
