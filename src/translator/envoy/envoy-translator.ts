@@ -7,7 +7,7 @@ import { RecordingReports, replay } from '../memo';
 import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
 import { pluginForUpstream } from './destinations';
 import { buildListener, routeConfigName, sdsSecretName } from './listeners';
-import { translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
+import { routeBuildContext, translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
 
 /** type URL -> resource name -> proto3 JSON, for one proxy. */
 export type ProxyResources = Map<TypeUrl, Map<string, Json>>;
@@ -179,11 +179,12 @@ function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext)
     return cached.json;
   }
   const recording = memo && owner ? new RecordingReports(routeCtx.reports) : undefined;
-  const vhCtx: RouteBuildContext = {
-    ...routeCtx,
-    reports: recording ?? routeCtx.reports,
-    usedFilters: new Set(),
-  };
+  const vhCtx = routeBuildContext(
+    routeCtx,
+    recording ?? routeCtx.reports,
+    routeCtx.proxyless,
+    routeCtx.plugins,
+  );
   const routes: Json[] = [];
   for (const route of vh.routes) translateRoute(route, vhCtx, routes);
   const json: Json = {
@@ -213,12 +214,7 @@ function translateListener(
   const virtualHostsIn = listener.ssl
     ? tlsVirtualHosts(listener, ctx, secrets, owners)
     : listener.virtualHosts;
-  const routeCtx: RouteBuildContext = {
-    ...ctx,
-    proxyless: listener.grpcProxyless,
-    plugins,
-    usedFilters: new Set(),
-  };
+  const routeCtx = routeBuildContext(ctx, ctx.reports, listener.grpcProxyless, plugins);
   // Routes share their owner's key object: a set keeps one of each for ResourceOwners to compare.
   const routeOwners = new Set<ResourceKey>();
   const virtualHosts = virtualHostsIn.map((vh) => {

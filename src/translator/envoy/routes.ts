@@ -4,6 +4,7 @@ import type { ProxyRoute } from '../gateway/proxy';
 import type { DestinationTarget, Json, RouteContext, TranslationContext, TranslatorPlugin } from '../plugin';
 import { resolveDestination } from './destinations';
 import { toProtoDuration } from './durations';
+import type { Reports } from '../reports';
 import { routeMatch } from './matchers';
 
 const REDIRECT_CODES: Record<number, string> = {
@@ -19,6 +20,21 @@ export interface RouteBuildContext extends TranslationContext {
   plugins: readonly TranslatorPlugin[];
   /** HTTP filter names some route uses, so the listener includes those filters. */
   usedFilters: Set<string>;
+}
+
+/**
+ * The context of the routes of one listener or virtual host. Made with every member named, as are the
+ * per-route contexts made from it: an object that gets members by a spread (V8, Node 20) gets them on a
+ * slow path (~0.5 µs each when added after the spread) and a hidden class that dies with the
+ * translation, and the code optimized for that class is dropped with it.
+ */
+export function routeBuildContext(
+  ctx: TranslationContext,
+  reports: Reports,
+  proxyless: boolean,
+  plugins: readonly TranslatorPlugin[],
+): RouteBuildContext {
+  return { snapshot: ctx.snapshot, reports, memo: ctx.memo, proxyless, plugins, usedFilters: new Set() };
 }
 
 type Built<T> = T | { error: string };
@@ -77,8 +93,17 @@ function pluginConfigs(
   let routeCtx: RouteContext | undefined;
   for (const plugin of ctx.plugins) {
     if (!plugin.routeOptions) continue;
-    // The context spread last: see resolveFor.
-    const result = plugin.routeOptions((routeCtx ??= { options, owner, source, ...ctx }));
+    // Every member named: see routeBuildContext.
+    routeCtx ??= {
+      snapshot: ctx.snapshot,
+      reports: ctx.reports,
+      memo: ctx.memo,
+      proxyless: ctx.proxyless,
+      options,
+      owner,
+      source,
+    };
+    const result = plugin.routeOptions(routeCtx);
     if (!result) continue;
     if (result.error) return { error: result.error };
     if (result.typedPerFilterConfig) configs = Object.assign(configs ?? {}, result.typedPerFilterConfig);
@@ -108,8 +133,18 @@ function resolveFor(
   destination: DestinationSpec,
   ctx: RouteBuildContext,
 ): DestinationTarget | { error: string } {
-  // The context spread last: V8 (Node 20) adds members after a leading spread slowly (~0.5 µs each).
-  return resolveDestination({ destination, owner: route.owner, source: route.source, options, ...ctx });
+  // Every member named: see routeBuildContext.
+  return resolveDestination({
+    snapshot: ctx.snapshot,
+    reports: ctx.reports,
+    memo: ctx.memo,
+    proxyless: ctx.proxyless,
+    plugins: ctx.plugins,
+    destination,
+    owner: route.owner,
+    source: route.source,
+    options,
+  });
 }
 
 /**
