@@ -19,13 +19,15 @@ export interface EnvoyTranslation {
 }
 
 type OwnerIndex = Map<string, Map<string, ResourceKey[]>>;
+/** One owner, or several. */
+type Owners = ResourceKey | readonly ResourceKey[];
 
-function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: readonly ResourceKey[]): void {
+function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: Owners): void {
   let byName = index.get(typeUrl);
   if (!byName) index.set(typeUrl, (byName = new Map()));
   let list = byName.get(name);
   if (!list) byName.set(name, (list = []));
-  for (const owner of owners) {
+  for (const owner of Array.isArray(owners) ? owners : [owners]) {
     if (
       !list.some(
         (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
@@ -37,25 +39,36 @@ function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: rea
 
 /**
  * xDS resource (type URL, name) -> the API resources it was made from. Owners are recorded as they come
- * and indexed on the first lookup: a translation records them for every resource (tens of thousands),
- * but is asked only about the few that fail validation or are NACKed.
+ * (in three parallel lists: no object per resource) and indexed on the first lookup: a translation
+ * records them for every resource (tens of thousands), but is asked only about the few that fail
+ * validation or are NACKed.
  */
 export class ResourceOwners {
-  private recorded: { typeUrl: string; name: string; owners: readonly ResourceKey[] }[] = [];
+  private typeUrls: string[] = [];
+  private names: string[] = [];
+  private owners: Owners[] = [];
   private index: OwnerIndex | undefined;
 
   of(typeUrl: string, name: string): readonly ResourceKey[] {
     if (!this.index) {
       this.index = new Map();
-      for (const entry of this.recorded) addOwners(this.index, entry.typeUrl, entry.name, entry.owners);
-      this.recorded = [];
+      for (let i = 0; i < this.names.length; i++)
+        addOwners(this.index, this.typeUrls[i], this.names[i], this.owners[i]);
+      this.typeUrls = [];
+      this.names = [];
+      this.owners = [];
     }
     return this.index.get(typeUrl)?.get(name) ?? [];
   }
 
-  own(typeUrl: TypeUrl, name: string, owners: readonly ResourceKey[]): void {
-    if (this.index) addOwners(this.index, typeUrl, name, owners);
-    else this.recorded.push({ typeUrl, name, owners });
+  own(typeUrl: TypeUrl, name: string, owners: Owners): void {
+    if (this.index) {
+      addOwners(this.index, typeUrl, name, owners);
+      return;
+    }
+    this.typeUrls.push(typeUrl);
+    this.names.push(name);
+    this.owners.push(owners);
   }
 }
 
@@ -98,11 +111,11 @@ function translateUpstreams(
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
-      owners.own(TYPE_URLS.cluster, cluster.name as string, [key]);
+      owners.own(TYPE_URLS.cluster, cluster.name as string, key);
     }
     for (const assignment of loadAssignments) {
       out.loadAssignments.set(assignment.clusterName as string, assignment);
-      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, [key]);
+      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, key);
     }
   }
   return out;
@@ -161,7 +174,7 @@ function tlsVirtualHosts(
     }
     matches.set(matchKey, vh.name);
     secrets.set(secret.name as string, secret);
-    owners.own(TYPE_URLS.secret, secret.name as string, [vh.owner]);
+    owners.own(TYPE_URLS.secret, secret.name as string, vh.owner);
     kept.push(vh);
   }
   return kept;
