@@ -56,13 +56,12 @@ export interface ClusterOptions {
 
 const DEFAULT_CONNECT_TIMEOUT = protoDuration(DEFAULT_CONNECT_TIMEOUT_MS);
 
+function connectTimeoutOf(options: ClusterOptions): string {
+  return options.connectTimeout ? protoDuration(durationMs(options.connectTimeout)) : DEFAULT_CONNECT_TIMEOUT;
+}
+
 function baseCluster(options: ClusterOptions): Json {
-  const cluster: Json = {
-    name: options.name,
-    connectTimeout: options.connectTimeout
-      ? protoDuration(durationMs(options.connectTimeout))
-      : DEFAULT_CONNECT_TIMEOUT,
-  };
+  const cluster: Json = { name: options.name, connectTimeout: connectTimeoutOf(options) };
   if (options.tls) {
     const commonTlsContext: Json = {
       validationContext: { trustedCa: { filename: options.tls.caFile || DEFAULT_CA_FILE } },
@@ -91,6 +90,11 @@ function baseCluster(options: ClusterOptions): Json {
 
 /** An EDS cluster over ADS; its endpoints travel as a ClusterLoadAssignment. */
 export function edsCluster(options: ClusterOptions): Json {
+  // The usual one (no TLS, HTTP/2 or metadata) made whole: no members added later.
+  if (!options.tls && !options.http2 && !options.metadata) {
+    const connectTimeout = connectTimeoutOf(options);
+    return { name: options.name, connectTimeout, type: 'EDS', edsClusterConfig: EDS_CLUSTER_CONFIG };
+  }
   const cluster = baseCluster(options);
   cluster.type = 'EDS';
   cluster.edsClusterConfig = EDS_CLUSTER_CONFIG;
