@@ -2,9 +2,9 @@ import { keyString, type ResourceKey } from '../../api/resource';
 import type { DestinationSpec, MatcherSpec, RouteOptionsSpec } from '../../api/types';
 import type { ProxyRoute } from '../gateway/proxy';
 import type { DestinationTarget, Json, RouteContext, TranslationContext, TranslatorPlugin } from '../plugin';
+import type { Reports } from '../reports';
 import { resolveDestination } from './destinations';
 import { toProtoDuration } from './durations';
-import type { Reports } from '../reports';
 import { routeMatch } from './matchers';
 
 const REDIRECT_CODES: Record<number, string> = {
