@@ -21,8 +21,14 @@ import { reflectServices } from '../src/discovery/fds/grpc-reflection/reflect';
 import { ReflectionSession } from '../src/discovery/fds/grpc-reflection/reflection-client';
 import { ResourceEncoder } from '../src/xds/encode';
 import { TYPE_URLS } from '../src/xds/type-urls';
-import { grpcContents, runDiscoveredPipeline, UPSTREAM_KEY, type GatewayKind } from './grpc-config';
-import { countResources, reportProblems, type PipelineResult, type StageTimes } from './pipeline';
+import { grpcContents, UPSTREAM_KEY, type GatewayKind } from './grpc-config';
+import {
+  countResources,
+  reportProblems,
+  runPipeline,
+  type PipelineResult,
+  type StageTimes,
+} from './pipeline';
 import { median } from './stats';
 
 const logger = pino({ level: 'silent' });
@@ -283,7 +289,7 @@ function translations(job: GrpcChildJob, discovered: DiscoveredFunctions): Parti
     for (const kind of kinds) {
       kind.last = undefined;
       collectGarbage();
-      kind.last = runDiscoveredPipeline(kind.contents, discoveredMap, new ResourceEncoder());
+      kind.last = runPipeline(kind.contents, new ResourceEncoder(), new Map(), discoveredMap);
       kind.times.push(kind.last.times);
     }
   }

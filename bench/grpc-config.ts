@@ -1,20 +1,9 @@
-/**
- * The Sluice resources of the gRPC benchmark, and the real pipeline over them with discovered functions
- * (as `serve` runs it: `loadSnapshot(contents, lastGood, discovered)` -> `translate` -> `buildXdsSnapshots`).
- */
-import { performance } from 'perf_hooks';
-import { loadSnapshot } from '../src/api/load';
+/** The Sluice resources of the gRPC benchmark (run through bench/pipeline.ts with discovered functions). */
 import type { Resource } from '../src/api/resource';
 import { nameKey } from '../src/api/snapshot';
-import { buildXdsSnapshots } from '../src/control-plane/xds-snapshots';
 import { DISCOVERY_LABEL } from '../src/discovery/fds/discoverer';
-import type { DiscoveredMap } from '../src/discovery/fds/discovered';
 import type { StoreContents } from '../src/store/store';
-import { translate } from '../src/translator/translate';
-import type { ResourceEncoder } from '../src/xds/encode';
-import type { XdsSnapshot } from '../src/xds/resources';
 import { UNARY_METHOD } from './grpc-backend';
-import type { PipelineResult } from './pipeline';
 
 const NAMESPACE = 'default';
 export const UPSTREAM = 'grpc-api';
@@ -83,34 +72,6 @@ export function grpcContents(port: number, gateway: GatewayKind, canaryTimeoutSe
   return {
     resources: resources.map((resource) => ({ resource: resource as unknown as Resource, location: {} })),
     errors: [],
-  };
-}
-
-/** Every stage timed, ms. */
-export function runDiscoveredPipeline(
-  contents: StoreContents,
-  discovered: DiscoveredMap,
-  encoder: ResourceEncoder,
-  previous: ReadonlyMap<string, XdsSnapshot> = new Map(),
-): PipelineResult {
-  const started = performance.now();
-  let lapStart = started;
-  const lap = () => {
-    const now = performance.now();
-    const elapsed = now - lapStart;
-    lapStart = now;
-    return elapsed;
-  };
-  const loaded = loadSnapshot(contents, new Map(), discovered);
-  const load = lap();
-  const translation = translate(loaded.snapshot, loaded.reports);
-  const translateMs = lap();
-  const snapshots = buildXdsSnapshots(translation.envoy, encoder, translation.reports, previous);
-  const build = lap();
-  return {
-    times: { load, translate: translateMs, build, total: lapStart - started },
-    translation,
-    snapshots,
   };
 }
 

@@ -19,15 +19,8 @@ import { diffSnapshots, SnapshotCache } from '../src/xds/snapshot-cache';
 import { TYPE_URLS } from '../src/xds/type-urls';
 import { UNARY_METHOD, type Backend } from './grpc-backend';
 import { CHECK_NODE_ID, type ClientsCommand, type ClientsReply } from './grpc-clients';
-import {
-  DOMAIN,
-  grpcContents,
-  PROXY_KEY,
-  runDiscoveredPipeline,
-  UPSTREAM_KEY,
-  withCanaryTimeout,
-} from './grpc-config';
-import type { StageTimes } from './pipeline';
+import { DOMAIN, grpcContents, PROXY_KEY, UPSTREAM_KEY, withCanaryTimeout } from './grpc-config';
+import { runPipeline, type StageTimes } from './pipeline';
 import { median, percentile, progress } from './stats';
 
 export interface PushChange {
@@ -144,7 +137,7 @@ function translateChanges(backend: Backend, discovered: DiscoveredFunctions, cha
   const discoveredMap = new Map([[UPSTREAM_KEY, discovered]]);
   const encoder = new ResourceEncoder();
   let contents = grpcContents(backend.port, 'proxyless');
-  const first = runDiscoveredPipeline(contents, discoveredMap, encoder);
+  const first = runPipeline(contents, encoder, new Map(), discoveredMap);
   const snapshotOf = (snapshots: ReadonlyMap<string, XdsSnapshot>) => {
     const snapshot = snapshots.get(PROXY_KEY);
     if (!snapshot) throw new Error(`translation produced no snapshot for ${PROXY_KEY}`);
@@ -156,7 +149,7 @@ function translateChanges(backend: Backend, discovered: DiscoveredFunctions, cha
   let previous = first.snapshots;
   for (let change = 1; change <= changes; change++) {
     contents = withCanaryTimeout(contents, 2 + change);
-    const next = runDiscoveredPipeline(contents, discoveredMap, encoder, previous);
+    const next = runPipeline(contents, encoder, previous, discoveredMap);
     times.push(next.times);
     snapshots.push(snapshotOf(next.snapshots));
     changedTypes.push(

@@ -2,6 +2,7 @@
 import { performance } from 'perf_hooks';
 import { loadSnapshot } from '../src/api/load';
 import { buildXdsSnapshots } from '../src/control-plane/xds-snapshots';
+import type { DiscoveredMap } from '../src/discovery/fds/discovered';
 import type { StoreContents } from '../src/store/store';
 import { translate, type Translation } from '../src/translator/translate';
 import type { ResourceEncoder } from '../src/xds/encode';
@@ -16,6 +17,8 @@ export interface StageTimes {
 
 export interface PipelineResult {
   times: StageTimes;
+  /** performance.now() when each stage started, and when the last one ended (to attribute GC pauses). */
+  starts: { load: number; translate: number; build: number; end: number };
   translation: Translation;
   snapshots: Map<string, XdsSnapshot>;
 }
@@ -24,9 +27,10 @@ export function runPipeline(
   contents: StoreContents,
   encoder: ResourceEncoder,
   previous: ReadonlyMap<string, XdsSnapshot> = new Map(),
+  discovered: DiscoveredMap = new Map(),
 ): PipelineResult {
   const t0 = performance.now();
-  const loaded = loadSnapshot(contents);
+  const loaded = loadSnapshot(contents, new Map(), discovered);
   const t1 = performance.now();
   const translation = translate(loaded.snapshot, loaded.reports);
   const t2 = performance.now();
@@ -34,6 +38,7 @@ export function runPipeline(
   const t3 = performance.now();
   return {
     times: { load: t1 - t0, translate: t2 - t1, build: t3 - t2, total: t3 - t0 },
+    starts: { load: t0, translate: t1, build: t2, end: t3 },
     translation,
     snapshots,
   };

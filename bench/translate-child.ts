@@ -2,13 +2,13 @@
  * One translation benchmark in a fresh process (forked by run.ts with --expose-gc), so RSS belongs to
  * this size alone. Sends one TranslateResult to the parent over IPC and exits.
  */
-import { createHash } from 'crypto';
-import { performance } from 'perf_hooks';
+import { performance, PerformanceObserver, type PerformanceEntry } from 'perf_hooks';
 import type * as protobuf from 'protobufjs';
+import { setTimeout as sleep } from 'timers/promises';
 import { envoyType } from '../src/xds/envoy-protos';
-import { ResourceEncoder } from '../src/xds/encode';
-import { validateMessage } from '../src/xds/pgv';
-import { lookupMessageType, toEncodable } from '../src/xds/proto-json';
+import { ResourceEncoder, versionOf } from '../src/xds/encode';
+import { validateType } from '../src/xds/pgv';
+import { encodeType, toEncodable } from '../src/xds/proto-json';
 import type { XdsResource, XdsSnapshot } from '../src/xds/resources';
 import { diffSnapshots } from '../src/xds/snapshot-cache';
 import { messageNameOf } from '../src/xds/type-urls';
@@ -47,15 +47,21 @@ export interface FloorFigures {
   /** Median over reps of encoding every prepared message (Type.encode(msg).finish()). */
   encodeMs: number;
   encodeRuns: number[];
-  /** Median cost over all resources of each step of ResourceEncoder.encode, measured separately. */
+  /** Median cost over all resources of each step of a new encoding (ResourceEncoder.encode), measured separately. */
   breakdown: {
-    jsonStringify: number;
+    /** validateType: the PGV rules. */
     validate: number;
-    typeLookup: number;
-    toEncodable: number;
-    encodePlain: number;
-    sha256: number;
+    /** encodeType: proto3 JSON -> wire bytes. */
+    encode: number;
+    /** versionOf: the hash of the bytes. */
+    version: number;
   };
+}
+
+/** Main-thread GC pauses (ms) that fell inside each stage of each repetition. */
+export interface GcPauses {
+  translate: number[];
+  build: number[];
 }
 
 export interface IncrementalFigures {
@@ -75,6 +81,7 @@ export interface TranslateResult {
   coldFirstRun: StageTimes;
   runs: StageTimes[];
   median: StageTimes;
+  gcPauses: GcPauses;
   memory: MemoryFigures;
   floor?: FloorFigures;
   incremental?: IncrementalFigures;
@@ -145,24 +152,12 @@ function measureFloor(resources: readonly XdsResource[], reps: number): FloorFig
     encodeRuns.push(performance.now() - start);
     if (total !== bytes) mismatches++;
   }
-  const typed = resources.map((r) => ({
-    r,
-    name: messageNameOf(r.typeUrl),
-    type: envoyType(messageNameOf(r.typeUrl)),
-  }));
-  const plain = typed.map((t) => ({ type: t.type, obj: toEncodable(t.type, t.r.json) }));
+  const typed = resources.map((r) => ({ r, type: envoyType(messageNameOf(r.typeUrl)) }));
   const breakdownReps = 3;
   const breakdown = {
-    jsonStringify: timeEach(typed, breakdownReps, (t) => JSON.stringify(t.r.json).length),
-    validate: timeEach(
-      typed,
-      breakdownReps,
-      (t) => validateMessage(t.name, t.r.json as Record<string, unknown>).length,
-    ),
-    typeLookup: timeEach(typed, breakdownReps, (t) => lookupMessageType(t.name)),
-    toEncodable: timeEach(typed, breakdownReps, (t) => toEncodable(t.type, t.r.json)),
-    encodePlain: timeEach(plain, breakdownReps, (p) => p.type.encode(p.obj).finish().length),
-    sha256: timeEach(typed, breakdownReps, (t) => createHash('sha256').update(t.r.bytes).digest('base64url')),
+    validate: timeEach(typed, breakdownReps, (t) => validateType(t.type, t.r.json).length),
+    encode: timeEach(typed, breakdownReps, (t) => encodeType(t.type, t.r.json).length),
+    version: timeEach(typed, breakdownReps, (t) => versionOf(t.r.bytes)),
   };
   return {
     resources: resources.length,
@@ -175,7 +170,17 @@ function measureFloor(resources: readonly XdsResource[], reps: number): FloorFig
   };
 }
 
-function run(job: TranslateJob): TranslateResult {
+/** Sums the GC pauses observed between `from` and `to` (performance.now() times). */
+function pausesWithin(pauses: readonly PerformanceEntry[], from: number, to: number): number {
+  let sum = 0;
+  for (const pause of pauses) if (pause.startTime >= from && pause.startTime < to) sum += pause.duration;
+  return sum;
+}
+
+async function run(job: TranslateJob): Promise<TranslateResult> {
+  const pauses: PerformanceEntry[] = [];
+  const observer = new PerformanceObserver((list) => pauses.push(...list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
   // Warm-up: loads the Envoy protos, compiles validators and encoders, JITs the pipeline.
   const warm = generateContents({ ...job.gen, n: 100 });
   const coldFirstRun = runPipeline(warm, new ResourceEncoder()).times;
@@ -186,6 +191,7 @@ function run(job: TranslateJob): TranslateResult {
 
   const contents = generateContents(job.gen);
   const runs: StageTimes[] = [];
+  const starts: ReturnType<typeof runPipeline>['starts'][] = [];
   let last = undefined as ReturnType<typeof runPipeline> | undefined;
   let encoder = new ResourceEncoder();
   let rssAfterFirst = 0;
@@ -201,6 +207,7 @@ function run(job: TranslateJob): TranslateResult {
       heapAfterFirst = mem.heapUsed;
     }
     runs.push(result.times);
+    starts.push(result.starts);
     last = result;
     process.stderr.write(
       `  ${job.label} rep ${rep + 1}/${job.reps}: total ${result.times.total.toFixed(0)} ms\n`,
@@ -209,6 +216,9 @@ function run(job: TranslateJob): TranslateResult {
   if (!last) throw new Error('no repetitions');
   gc();
   const heapRetained = process.memoryUsage().heapUsed;
+  // GC entries reach the observer asynchronously.
+  await sleep(100);
+  observer.disconnect();
   const result: TranslateResult = {
     label: job.label,
     n: job.gen.n,
@@ -218,6 +228,10 @@ function run(job: TranslateJob): TranslateResult {
     coldFirstRun,
     runs,
     median: medianTimes(runs),
+    gcPauses: {
+      translate: starts.map((at) => pausesWithin(pauses, at.translate, at.build)),
+      build: starts.map((at) => pausesWithin(pauses, at.build, at.end)),
+    },
     memory: {
       maxRss: 0,
       baselineRss,
@@ -270,10 +284,9 @@ function run(job: TranslateJob): TranslateResult {
 
 if (require.main === module) {
   const job = JSON.parse(process.argv[2]) as TranslateJob;
-  try {
-    const result = run(job);
-    process.send?.({ ok: true, result }, () => process.exit(0));
-  } catch (error) {
-    process.send?.({ ok: false, error: (error as Error).stack ?? String(error) }, () => process.exit(1));
-  }
+  run(job).then(
+    (result) => process.send?.({ ok: true, result }, () => process.exit(0)),
+    (error: unknown) =>
+      process.send?.({ ok: false, error: (error as Error).stack ?? String(error) }, () => process.exit(1)),
+  );
 }

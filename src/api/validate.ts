@@ -148,6 +148,9 @@ export function parseResource(document: unknown): ParseResult {
   regexErrors(doc.spec, 'spec', errors);
   if (errors.length > 0) return { errors: [...new Set(errors)] };
   const resource = doc as unknown as Resource;
-  resource.metadata = { ...resource.metadata, namespace: resource.metadata.namespace || DEFAULT_NAMESPACE };
+  // Copied only to add the namespace: copying every time gives a document parsed again a new hidden
+  // class each time, and code optimized for the last one is thrown away.
+  if (!resource.metadata.namespace)
+    resource.metadata = { ...resource.metadata, namespace: DEFAULT_NAMESPACE };
   return { resource, errors };
 }

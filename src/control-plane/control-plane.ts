@@ -7,7 +7,7 @@ import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { Logger } from '../logger';
 import { sameStatus, statusOf } from '../reporter/statuses';
 import type { ResourceStore, StoreContents } from '../store/store';
-import { ownerId } from '../translator/envoy/envoy-translator';
+import { ResourceOwners } from '../translator/envoy/envoy-translator';
 import type { Proxy } from '../translator/gateway/proxy';
 import { TranslationMemo } from '../translator/memo';
 import { PLUGINS } from '../translator/plugins';
@@ -44,7 +44,7 @@ export class ControlPlane {
   private readonly parseCache: ParseCache = new Map();
   private lastGood = new Map<string, AcceptedResource>();
   private snapshots = new Map<string, XdsSnapshot>();
-  private owners = new Map<string, ResourceKey[]>();
+  private owners = new ResourceOwners();
   private proxies: Proxy[] = [];
   private statuses = new Map<string, Status>();
   private fileProblems: FileProblem[] = [];
@@ -181,9 +181,7 @@ export class ControlPlane {
     const messages: string[] = [];
     for (const nack of this.nacks.values()) {
       const affected = nack.resourceNames.some((name) =>
-        (this.owners.get(ownerId(nack.typeUrl, name)) ?? []).some(
-          (owner) => keyString(owner) === keyString(key),
-        ),
+        this.owners.of(nack.typeUrl, name).some((owner) => keyString(owner) === keyString(key)),
       );
       if (affected)
         messages.push(

@@ -1,5 +1,4 @@
 import type { EnvoyTranslation } from '../translator/envoy/envoy-translator';
-import { ownerId } from '../translator/envoy/envoy-translator';
 import type { Reports } from '../translator/reports';
 import type { ResourceEncoder } from '../xds/encode';
 import type { XdsResource, XdsSnapshot } from '../xds/resources';
@@ -16,20 +15,18 @@ export function buildXdsSnapshots(
   previous: ReadonlyMap<string, XdsSnapshot>,
 ): Map<string, XdsSnapshot> {
   const snapshots = new Map<string, XdsSnapshot>();
-  const live = new Set<string>();
   for (const [proxyKey, resources] of translation.byProxy) {
     const snapshot = new Map<TypeUrl, Map<string, XdsResource>>();
     for (const [typeUrl, byName] of resources) {
       const encoded = new Map<string, XdsResource>();
-      for (const [name, json] of byName) {
-        live.add(`${typeUrl} ${name}`);
+      // forEach: no [name, json] pair allocated per resource.
+      byName.forEach((json, name) => {
         const result = encoder.encode(typeUrl, json);
         if ('resource' in result) {
           encoded.set(name, result.resource);
-          continue;
+          return;
         }
-        const owners = translation.owners.get(ownerId(typeUrl, name)) ?? [];
-        for (const owner of owners) {
+        for (const owner of translation.owners.of(typeUrl, name)) {
           reports.error(
             owner,
             `generated ${typeUrl.split('.').pop()} ${name} is invalid for Envoy: ${result.violations.slice(0, 3).join('; ')}`,
@@ -37,12 +34,12 @@ export function buildXdsSnapshots(
         }
         const last = previous.get(proxyKey)?.get(typeUrl)?.get(name);
         if (last) encoded.set(name, last);
-      }
+      });
       snapshot.set(typeUrl, encoded);
     }
     snapshots.set(proxyKey, snapshot);
   }
-  encoder.retainOnly(live);
+  encoder.forgetUnused();
   return snapshots;
 }
 

@@ -1,4 +1,5 @@
 import { keyString, type ResourceKey } from '../api/resource';
+import { keepHiddenClass } from '../hidden-classes';
 
 export interface ResourceReport {
   key: ResourceKey;
@@ -13,15 +14,19 @@ export interface ResourceReport {
  * others. The reporter turns them into statuses.
  */
 export class Reports {
-  private readonly byKey = new Map<string, ResourceReport>();
+  /** Kind -> namespace -> name: lookups need no key string built per call (translation makes many). */
+  private readonly byKey = new Map<string, Map<string, Map<string, ResourceReport>>>();
 
   /** Makes sure `key` gets a status even when nothing is wrong with it. */
   track(key: ResourceKey): ResourceReport {
-    const id = keyString(key);
-    let report = this.byKey.get(id);
+    let byNamespace = this.byKey.get(key.kind);
+    if (!byNamespace) this.byKey.set(key.kind, (byNamespace = new Map()));
+    let byName = byNamespace.get(key.namespace);
+    if (!byName) byNamespace.set(key.namespace, (byName = new Map()));
+    let report = byName.get(key.name);
     if (!report) {
       report = { key, errors: [], warnings: [], toleratedErrors: 0 };
-      this.byKey.set(id, report);
+      byName.set(key.name, report);
     }
     return report;
   }
@@ -44,15 +49,23 @@ export class Reports {
 
   /** True when the resource must be left out of translation. */
   hasErrors(key: ResourceKey): boolean {
-    const report = this.byKey.get(keyString(key));
+    const report = this.get(key);
     return report !== undefined && report.errors.length > report.toleratedErrors;
   }
 
   get(key: ResourceKey): ResourceReport | undefined {
-    return this.byKey.get(keyString(key));
+    return this.byKey.get(key.kind)?.get(key.namespace)?.get(key.name);
   }
 
   all(): ResourceReport[] {
-    return [...this.byKey.values()].sort((a, b) => keyString(a.key).localeCompare(keyString(b.key)));
+    const reports: { id: string; report: ResourceReport }[] = [];
+    for (const byNamespace of this.byKey.values()) {
+      for (const byName of byNamespace.values()) {
+        for (const report of byName.values()) reports.push({ id: keyString(report.key), report });
+      }
+    }
+    return reports.sort((a, b) => a.id.localeCompare(b.id)).map(({ report }) => report);
   }
 }
+
+keepHiddenClass(new Reports());

@@ -1,4 +1,5 @@
-import * as crypto from 'crypto';
+import { hash } from 'crypto';
+import { keepHiddenClass } from '../hidden-classes';
 import type { Json } from '../translator/plugin';
 import { validateType } from './pgv';
 import { encodeType, typeForUrl } from './proto-json';
@@ -11,7 +12,7 @@ interface Encoded {
   /** The last JSON object of this resource (the result was encoded from an equal one). */
   json: Json;
   readonly result: EncodeResult;
-  /** The last retainOnly round `encode` was asked for it in. */
+  /** The last forgetUnused round `encode` was asked for it in. */
   round: number;
 }
 
@@ -20,23 +21,17 @@ interface Encoded {
  * translation keeps its bytes and version, and one JSON object shared by several proxies is encoded
  * once. Every new encoding is checked against Envoy's protoc-gen-validate rules first.
  *
- * JSON handed to `encode` must not be mutated afterwards: results are remembered by object identity
- * (the objects an incremental translator reuses, or one object shared by several proxies: an O(1)
- * check first), else compared by structure with the last JSON of the same name (a deep walk that
- * stops at the first difference; nothing is serialized or kept but the JSON itself).
+ * JSON handed to `encode` must not be mutated afterwards: a resource is recognised by the identity of
+ * its JSON object (the objects an incremental translator reuses, or one object shared by several
+ * proxies: an O(1) check), else compared by structure with the last JSON of the same name (a deep walk
+ * that stops at the first difference; nothing is serialized or kept but the JSON itself).
  */
 export class ResourceEncoder {
-  private byObject = new WeakMap<Json, Encoded>();
   /** The last encoding per type URL and resource name. */
   private byName = new Map<TypeUrl, Map<string, Encoded>>();
   private round = 0;
 
   encode(typeUrl: TypeUrl, json: Json): EncodeResult {
-    const shared = this.byObject.get(json);
-    if (shared) {
-      shared.round = this.round;
-      return shared.result;
-    }
     const name = String(json.name ?? json.clusterName);
     let byName = this.byName.get(typeUrl);
     if (!byName) this.byName.set(typeUrl, (byName = new Map()));
@@ -49,7 +44,6 @@ export class ResourceEncoder {
     }
     encoded = { json, result: this.encodeFresh(typeUrl, name, json), round: this.round };
     byName.set(name, encoded);
-    this.byObject.set(json, encoded);
     return encoded.result;
   }
 
@@ -68,31 +62,26 @@ export class ResourceEncoder {
     return { resource: { name, typeUrl, version: versionOf(bytes), json, bytes } };
   }
 
-  /**
-   * Forgets resources that no translation produced this time (bounded memory): keeps the ones
-   * `encode` was asked for since the last call, and the ones `live` names (`${typeUrl} ${name}`).
-   */
-  retainOnly(live: ReadonlySet<string>): void {
-    for (const [typeUrl, byName] of this.byName) {
-      for (const [name, encoded] of byName) {
-        if (encoded.round !== this.round && !live.has(`${typeUrl} ${name}`)) byName.delete(name);
-      }
+  /** Forgets resources `encode` was not asked for since the last call (bounded memory). */
+  forgetUnused(): void {
+    for (const byName of this.byName.values()) {
+      byName.forEach((encoded, name) => {
+        if (encoded.round !== this.round) byName.delete(name);
+      });
     }
     this.round++;
   }
 }
 
-// crypto.hash (Node >= 20.12) skips the Hash object of createHash: about half the cost for small inputs.
-const oneShotHash = (
-  crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'base64url') => string }
-).hash;
+keepHiddenClass(new ResourceEncoder());
 
-/** A hash of the bytes: changes exactly when the resource does. */
-function versionOf(bytes: Uint8Array): string {
-  const digest = oneShotHash
-    ? oneShotHash('sha256', bytes, 'base64url')
-    : crypto.createHash('sha256').update(bytes).digest('base64url');
-  return digest.slice(0, 16);
+/**
+ * A resource's version: a SHA-1 of its bytes, 16 base64url characters (96 bits). Not for security: a
+ * version only tells a resource's successive contents apart. crypto.hash is the one-shot form, cheaper
+ * than createHash for tens of thousands of small resources.
+ */
+export function versionOf(bytes: Uint8Array): string {
+  return hash('sha1', bytes, 'base64url').slice(0, 16);
 }
 
 /** A plain object of any realm (its prototype is null or has none): not a Buffer, a Date, a Map... */

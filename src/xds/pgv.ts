@@ -138,7 +138,8 @@ class Walk {
   /** Starts a validation. */
   start(): void {
     this.out = undefined;
-    this.segments.length = 0;
+    // Normally empty already; setting the length to 0 would drop the array's storage, reallocated on the next push.
+    if (this.segments.length !== 0) this.segments.length = 0;
   }
 
   /** The violations found since `start`. */

@@ -872,6 +872,7 @@ function encodeMap(field: EncField, value: Record<string, unknown>): Record<stri
 type WireConv = (sink: Sink, v: unknown) => void;
 
 const INITIAL_SINK_BYTES = 64 * 1024;
+const SMALL_COPY_BYTES = 256;
 
 /**
  * The bytes being written: one buffer reused by every encoding (encoding is synchronous), grown on
@@ -1726,8 +1727,11 @@ export function encodeType(type: protobuf.Type, json: unknown, messageName?: str
     frameValues.length = 0; // holds no JSON of a failed walk
     throw toProtoJsonError(messageName ?? typeNameOf(type), error);
   }
-  const out = Buffer.allocUnsafe(s.pos);
-  s.buf.copy(out, 0, 0, s.pos);
+  const size = s.pos;
+  const out = Buffer.allocUnsafe(size);
+  // Most resources are small: copied by hand, as Buffer#copy of part of a buffer first makes a view of it.
+  if (size <= SMALL_COPY_BYTES) for (let i = 0; i < size; i++) out[i] = s.buf[i];
+  else s.buf.copy(out, 0, 0, size);
   // Do not keep a buffer grown for one huge message.
   if (s.buf.length > 16 * INITIAL_SINK_BYTES) sink = new Sink();
   return out;

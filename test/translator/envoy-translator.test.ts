@@ -1,3 +1,5 @@
+import type { ResourceKey } from '../../src/api/resource';
+import { ResourceOwners } from '../../src/translator/envoy/envoy-translator';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import { translateYaml, UPSTREAMS, virtualService } from '../helpers/translate-yaml';
 
@@ -330,5 +332,21 @@ spec:
       );
     expect(flatten(first).length).toBeGreaterThan(4);
     expect(flatten(second)).toEqual(flatten(first));
+  });
+});
+
+describe('ResourceOwners', () => {
+  const key = (name: string): ResourceKey => ({ kind: 'VirtualService', namespace: 'default', name });
+
+  it('answers with each owner once, in the order they were recorded, before and after the first lookup', () => {
+    const owners = new ResourceOwners();
+    owners.own(TYPE_URLS.route, 'r', [key('a'), key('b'), key('a')]);
+    owners.own(TYPE_URLS.route, 'r', [key('c'), key('b')]);
+    owners.own(TYPE_URLS.cluster, 'r', [key('d')]);
+    expect(owners.of(TYPE_URLS.route, 'r')).toEqual([key('a'), key('b'), key('c')]);
+    expect(owners.of(TYPE_URLS.cluster, 'r')).toEqual([key('d')]);
+    expect(owners.of(TYPE_URLS.listener, 'r')).toEqual([]);
+    owners.own(TYPE_URLS.route, 'r', [key('e'), key('a')]);
+    expect(owners.of(TYPE_URLS.route, 'r')).toEqual([key('a'), key('b'), key('c'), key('e')]);
   });
 });

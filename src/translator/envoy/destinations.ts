@@ -9,8 +9,8 @@ export function pluginForUpstream(
   upstream: Upstream,
   plugins: readonly TranslatorPlugin[],
 ): TranslatorPlugin | undefined {
-  const types = Object.keys(upstream.spec ?? {});
-  return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => types.includes(type)));
+  const spec = upstream.spec ?? {};
+  return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => Object.hasOwn(spec, type)));
 }
 
 /** The plugins that offer functions on an upstream: the one of its type, then function plugins (REST, ...). */

@@ -1,10 +1,14 @@
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
 
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
+
 /** "1m30s" -> 90000; the grammar is checked by the API schema (DURATION_PATTERN). */
 export function durationMs(text: string): number {
   let total = 0;
-  for (const [, amount, unit] of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) {
-    total += Number(amount) * UNIT_MS[unit];
+  // exec over one regex rather than matchAll, which copies the regex and makes an iterator per call.
+  DURATION_PART.lastIndex = 0;
+  for (let part = DURATION_PART.exec(text); part; part = DURATION_PART.exec(text)) {
+    total += Number(part[1]) * UNIT_MS[part[2]];
   }
   return Math.round(total);
 }

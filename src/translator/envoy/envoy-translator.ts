@@ -1,44 +1,78 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
 import { lookup, nameKey } from '../../api/snapshot';
+import { keepHiddenClass } from '../../hidden-classes';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
 import { RecordingReports, replay } from '../memo';
 import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
-import type { Reports } from '../reports';
 import { pluginForUpstream } from './destinations';
 import { buildListener, routeConfigName, sdsSecretName } from './listeners';
-import { translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
+import { routeBuildContext, translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
 
 /** type URL -> resource name -> proto3 JSON, for one proxy. */
 export type ProxyResources = Map<TypeUrl, Map<string, Json>>;
 
 export interface EnvoyTranslation {
   byProxy: Map<string, ProxyResources>;
-  /** `TYPE_URL name` -> the API resources an xDS resource was made from (to report NACKs on). */
-  owners: Map<string, ResourceKey[]>;
+  /** The API resources each xDS resource was made from (to report NACKs on). */
+  owners: ResourceOwners;
 }
 
-export function ownerId(typeUrl: string, name: string): string {
-  return `${typeUrl} ${name}`;
-}
+type OwnerIndex = Map<string, Map<string, ResourceKey[]>>;
+/** One owner, or several. */
+type Owners = ResourceKey | readonly ResourceKey[];
 
-class Collector {
-  readonly owners = new Map<string, ResourceKey[]>();
-
-  own(typeUrl: TypeUrl, name: string, owners: ResourceKey[]): void {
-    const id = ownerId(typeUrl, name);
-    const list = this.owners.get(id) ?? [];
-    for (const owner of owners) {
-      if (
-        !list.some(
-          (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
-        )
+function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: Owners): void {
+  let byName = index.get(typeUrl);
+  if (!byName) index.set(typeUrl, (byName = new Map()));
+  let list = byName.get(name);
+  if (!list) byName.set(name, (list = []));
+  for (const owner of Array.isArray(owners) ? owners : [owners]) {
+    if (
+      !list.some(
+        (key) => key.kind === owner.kind && key.namespace === owner.namespace && key.name === owner.name,
       )
-        list.push(owner);
-    }
-    this.owners.set(id, list);
+    )
+      list.push(owner);
   }
 }
+
+/**
+ * xDS resource (type URL, name) -> the API resources it was made from. Owners are recorded as they come
+ * (in three parallel lists: no object per resource) and indexed on the first lookup: a translation
+ * records them for every resource (tens of thousands), but is asked only about the few that fail
+ * validation or are NACKed.
+ */
+export class ResourceOwners {
+  private typeUrls: string[] = [];
+  private names: string[] = [];
+  private owners: Owners[] = [];
+  private index: OwnerIndex | undefined;
+
+  of(typeUrl: string, name: string): readonly ResourceKey[] {
+    if (!this.index) {
+      this.index = new Map();
+      for (let i = 0; i < this.names.length; i++)
+        addOwners(this.index, this.typeUrls[i], this.names[i], this.owners[i]);
+      this.typeUrls = [];
+      this.names = [];
+      this.owners = [];
+    }
+    return this.index.get(typeUrl)?.get(name) ?? [];
+  }
+
+  own(typeUrl: TypeUrl, name: string, owners: Owners): void {
+    if (this.index) {
+      addOwners(this.index, typeUrl, name, owners);
+      return;
+    }
+    this.typeUrls.push(typeUrl);
+    this.names.push(name);
+    this.owners.push(owners);
+  }
+}
+
+keepHiddenClass(new ResourceOwners());
 
 interface UpstreamResources {
   clusters: Map<string, Json>;
@@ -49,19 +83,18 @@ interface UpstreamResources {
 function translateUpstreams(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
-  collector: Collector,
+  owners: ResourceOwners,
 ): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
   for (const upstream of ctx.snapshot.upstreams.values()) {
-    const key = keyOf(upstream);
-    ctx.reports.track(key);
+    // The report's key: loading made one for every resource, so the owners below hold no new one.
+    const { key } = ctx.reports.track(keyOf(upstream));
     if (ctx.reports.hasErrors(key)) continue;
-    const discovered = ctx.snapshot.discovered.get(nameKey(key.namespace, key.name));
+    const discovered = ctx.snapshot.discovered.size
+      ? ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))
+      : undefined;
     if (discovered?.error)
-      ctx.reports.warn(
-        key,
-        `function discovery failed: ${discovered.error}; serving the last known functions`,
-      );
+      ctx.reports.warn(key, `function discovery failed: ${discovered.error}; serving the last known functions`);
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
       ctx.reports.error(
@@ -71,18 +104,19 @@ function translateUpstreams(
       continue;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const compute = (reports: Reports) => upstreamClusters(upstream, { ...ctx, reports });
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, discovered, ctx.reports, compute)
-      : compute(ctx.reports);
+      ? ctx.memo.upstream(upstream, discovered, ctx.reports, (reports) =>
+          upstreamClusters(upstream, { ...ctx, reports }),
+        )
+      : upstreamClusters(upstream, ctx);
     if (ctx.reports.hasErrors(key)) continue;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
-      collector.own(TYPE_URLS.cluster, cluster.name as string, [key]);
+      owners.own(TYPE_URLS.cluster, cluster.name as string, key);
     }
     for (const assignment of loadAssignments) {
       out.loadAssignments.set(assignment.clusterName as string, assignment);
-      collector.own(TYPE_URLS.endpoint, assignment.clusterName as string, [key]);
+      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, key);
     }
   }
   return out;
@@ -117,7 +151,7 @@ function tlsVirtualHosts(
   listener: ProxyListener,
   ctx: TranslationContext,
   secrets: Map<string, Json>,
-  collector: Collector,
+  owners: ResourceOwners,
 ): ProxyVirtualHost[] {
   const kept: ProxyVirtualHost[] = [];
   const matches = new Map<string, string>();
@@ -141,7 +175,7 @@ function tlsVirtualHosts(
     }
     matches.set(matchKey, vh.name);
     secrets.set(secret.name as string, secret);
-    collector.own(TYPE_URLS.secret, secret.name as string, [vh.owner]);
+    owners.own(TYPE_URLS.secret, secret.name as string, vh.owner);
     kept.push(vh);
   }
   return kept;
@@ -158,20 +192,27 @@ function translateVirtualHost(vh: ProxyVirtualHost, routeCtx: RouteBuildContext)
     for (const filter of cached.usedFilters) routeCtx.usedFilters.add(filter);
     return cached.json;
   }
-  const reports = new RecordingReports(routeCtx.reports);
-  const vhCtx: RouteBuildContext = { ...routeCtx, reports, usedFilters: new Set() };
+  const recording = memo && owner ? new RecordingReports(routeCtx.reports) : undefined;
+  const vhCtx = routeBuildContext(
+    routeCtx,
+    recording ?? routeCtx.reports,
+    routeCtx.proxyless,
+    routeCtx.plugins,
+  );
+  const routes: Json[] = [];
+  for (const route of vh.routes) translateRoute(route, vhCtx, routes);
   const json: Json = {
     name: vh.name,
     domains: vh.domains,
-    routes: vh.routes.flatMap((route) => translateRoute(route, vhCtx)),
+    routes,
     ...virtualHostOptions(vh.options, vh.owner, vhCtx),
   };
   for (const filter of vhCtx.usedFilters) routeCtx.usedFilters.add(filter);
-  if (memo && owner)
+  if (memo && owner && recording)
     memo.rememberVirtualHost(owner, variant, {
       json,
       usedFilters: [...vhCtx.usedFilters],
-      recorded: reports.recorded,
+      recorded: recording.recorded,
     });
   return json;
 }
@@ -181,35 +222,32 @@ function translateListener(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
   resources: ProxyResources,
-  collector: Collector,
+  owners: ResourceOwners,
 ): void {
   const secrets = resources.get(TYPE_URLS.secret) as Map<string, Json>;
   const virtualHostsIn = listener.ssl
-    ? tlsVirtualHosts(listener, ctx, secrets, collector)
+    ? tlsVirtualHosts(listener, ctx, secrets, owners)
     : listener.virtualHosts;
-  const routeCtx: RouteBuildContext = {
-    ...ctx,
-    proxyless: listener.grpcProxyless,
-    plugins,
-    usedFilters: new Set(),
-  };
-  const routeOwners: ResourceKey[] = [];
+  const routeCtx = routeBuildContext(ctx, ctx.reports, listener.grpcProxyless, plugins);
+  // Routes share their owner's key object: a set keeps one of each for ResourceOwners to compare.
+  const routeOwners = new Set<ResourceKey>();
   const virtualHosts = virtualHostsIn.map((vh) => {
-    routeOwners.push(vh.owner, ...vh.routes.map((route) => route.owner));
+    routeOwners.add(vh.owner);
+    for (const route of vh.routes) routeOwners.add(route.owner);
     return translateVirtualHost(vh, routeCtx);
   });
   const name = routeConfigName(listener);
   const routeConfig: Json = { name, virtualHosts };
   if (!listener.grpcProxyless) routeConfig.ignorePortInHostMatching = true;
   resources.get(TYPE_URLS.route)?.set(name, routeConfig);
-  collector.own(TYPE_URLS.route, name, routeOwners);
+  owners.own(TYPE_URLS.route, name, [...routeOwners]);
   resources
     .get(TYPE_URLS.listener)
     ?.set(
       listener.name,
       buildListener({ ...listener, virtualHosts: virtualHostsIn }, routeCtx.usedFilters, plugins),
     );
-  collector.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
+  owners.own(TYPE_URLS.listener, listener.name, [listener.owner, ...virtualHostsIn.map((vh) => vh.owner)]);
 }
 
 /** Proxies + upstreams + secrets -> the xDS resources of each proxy, in proto3 JSON. */
@@ -218,19 +256,20 @@ export function translateEnvoy(
   ctx: TranslationContext,
   plugins: readonly TranslatorPlugin[],
 ): EnvoyTranslation {
-  const collector = new Collector();
-  const upstreams = translateUpstreams(ctx, plugins, collector);
+  const owners = new ResourceOwners();
+  const upstreams = translateUpstreams(ctx, plugins, owners);
   const byProxy = new Map<string, ProxyResources>();
   for (const proxy of proxies) {
+    // Clusters and endpoints are the same for every proxy: one map each, shared (never written to).
     const resources: ProxyResources = new Map([
-      [TYPE_URLS.cluster, new Map(upstreams.clusters)],
-      [TYPE_URLS.endpoint, new Map(upstreams.loadAssignments)],
+      [TYPE_URLS.cluster, upstreams.clusters],
+      [TYPE_URLS.endpoint, upstreams.loadAssignments],
       [TYPE_URLS.listener, new Map()],
       [TYPE_URLS.route, new Map()],
       [TYPE_URLS.secret, new Map()],
     ]);
-    for (const listener of proxy.listeners) translateListener(listener, ctx, plugins, resources, collector);
+    for (const listener of proxy.listeners) translateListener(listener, ctx, plugins, resources, owners);
     byProxy.set(proxy.key, resources);
   }
-  return { byProxy, owners: collector.owners };
+  return { byProxy, owners };
 }

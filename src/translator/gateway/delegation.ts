@@ -61,7 +61,8 @@ export function flattenRoutes(
   routes.forEach((route, index) => {
     const source = `${owner.path}[${index}]`;
     if (!route.delegateAction) {
-      out.push({ ...route, owner: owner.key, source });
+      // The route spread last: V8 (Node 20) adds members after a leading spread slowly.
+      out.push({ owner: owner.key, source, ...route });
       return;
     }
     const reject = (reason: string): void => {

@@ -11,13 +11,10 @@ function staticClusters(upstream: Upstream): UpstreamClusters {
   const spec = upstream.spec?.static as StaticUpstreamSpec;
   const name = clusterName(keyOf(upstream));
   const firstHost = spec.hosts[0].address;
-  const sni = spec.sni || (isIpAddress(firstHost) ? undefined : firstHost);
-  const options = {
-    name,
-    connectTimeout: upstream.spec?.connectTimeout,
-    tls: spec.useTls ? { sni, caFile: spec.caFile } : undefined,
-    http2: spec.http2,
-  };
+  const tls = spec.useTls
+    ? { sni: spec.sni || (isIpAddress(firstHost) ? undefined : firstHost), caFile: spec.caFile }
+    : undefined;
+  const options = { name, connectTimeout: upstream.spec?.connectTimeout, tls, http2: spec.http2 };
   if (spec.hosts.every((host) => isIpAddress(host.address))) {
     return { clusters: [edsCluster(options)], loadAssignments: [loadAssignment(name, spec.hosts)] };
   }
