@@ -1,16 +1,23 @@
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { ControlPlane } from '../control-plane/control-plane';
+import type { Logger } from '../logger';
 import { proxyToJson } from '../translator/gateway/proxy';
 import type { AdsServer } from '../xds/ads-server';
 import { redactSecrets } from '../xds/redact';
 import { messageNameOf } from '../xds/type-urls';
 import type { Metrics } from './metrics';
+import type { SecretValues } from './secret-values';
 
 export interface AdminServerOptions {
   controlPlane: ControlPlane;
   ads: AdsServer;
   metrics: Metrics;
+  logger: Logger;
+  /** The secret values to hide from every answer. */
+  secrets: SecretValues;
+  /** `serve --admin-show-secrets` (and nothing else): answers show secret values as they are. */
+  showSecrets?: boolean;
 }
 
 type Handler = (url: URL) => Promise<{ status: number; body: unknown; contentType?: string }>;
@@ -18,7 +25,8 @@ type Handler = (url: URL) => Promise<{ status: number; body: unknown; contentTyp
 /**
  * Admin HTTP: health, readiness, Prometheus metrics, the xDS config each proxy gets (`/snapshot`,
  * `?proxy=KEY` for one), the computed Proxies and every resource's status (`/resources`). Secrets are
- * redacted as in Envoy's own config dump.
+ * redacted, unless `showSecrets`: the fields that hold them as in Envoy's own config dump, and every
+ * known secret value wherever else it appears.
  */
 export class AdminServer {
   private server: http.Server | undefined;
@@ -57,7 +65,9 @@ export class AdminServer {
       for (const [typeUrl, resources] of snapshot) {
         types[typeUrl] = [...resources.values()].map((resource) => ({
           version: resource.version,
-          resource: redactSecrets(messageNameOf(typeUrl), resource.json),
+          resource: this.options.showSecrets
+            ? resource.json
+            : redactSecrets(messageNameOf(typeUrl), resource.json),
         }));
       }
       out[key] = types;
@@ -78,10 +88,12 @@ export class AdminServer {
       }
       handler(url).then(
         ({ status, body, contentType }) => {
-          const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
-          response.writeHead(status, { 'content-type': contentType ?? 'application/json' }).end(text);
+          response
+            .writeHead(status, { 'content-type': contentType ?? 'application/json' })
+            .end(this.render(body));
         },
-        (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
+        (error: Error) =>
+          response.writeHead(500, { 'content-type': 'text/plain' }).end(this.render(`${error.message}\n`)),
       );
     });
     await new Promise<void>((resolve, reject) => {
@@ -89,7 +101,22 @@ export class AdminServer {
       server.listen(Number(port), hostname.replace(/^\[|\]$/g, ''), () => resolve());
     });
     this.server = server;
-    return (server.address() as AddressInfo).port;
+    const bound = (server.address() as AddressInfo).port;
+    if (this.options.showSecrets) {
+      this.options.logger.warn(
+        { address, port: bound },
+        'admin endpoint shows secret values (--admin-show-secrets): keep it on a trusted host',
+      );
+    }
+    return bound;
+  }
+
+  /** The text of an answer; every string in it goes through the secret filter (JSON numbers stay). */
+  private render(body: unknown): string {
+    const { secrets, showSecrets } = this.options;
+    const redact = (text: string) => (showSecrets ? text : secrets.redact(text));
+    if (typeof body === 'string') return redact(body);
+    return `${JSON.stringify(body, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value), 2)}\n`;
   }
 
   async stop(): Promise<void> {

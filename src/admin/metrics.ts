@@ -31,6 +31,11 @@ export class Metrics {
     labelNames: ['type_url', 'mode'],
     registers: [this.registry],
   });
+  readonly leader = new Gauge({
+    name: 'sluice_leader',
+    help: '1 while this replica leads: it runs function discovery and writes statuses (always, without leader election).',
+    registers: [this.registry],
+  });
   readonly nacks = new Counter({
     name: 'sluice_xds_nacks_total',
     help: 'xDS responses rejected by a client.',

@@ -15,6 +15,15 @@ export type JsonSchema = Record<string, unknown>;
 /** "3s", "250ms", "1m30s", "1.5s", "0s". */
 export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
+/** The longest google.protobuf.Duration (10,000 years), in milliseconds. */
+export const MAX_DURATION_MS = 315_576_000_000_000;
+
+/** Durations that become Envoy fields which must be more than 0 (protoc-gen-validate `gt {}`). */
+const POSITIVE_DURATIONS = new Set([
+  '.sluice.v1.UpstreamSpec.connectTimeout',
+  '.sluice.v1.FaultDelay.fixedDelay',
+]);
+
 /** String formats of `(sluice.v1.format)`, with what a user should write instead of a bad value. */
 export const FORMAT_PATTERNS: Record<string, { pattern: string; hint: string }> = {
   duration: { pattern: DURATION_PATTERN, hint: 'a duration such as 3s or 250ms' },
@@ -42,13 +51,16 @@ function option(field: protobuf.Field | protobuf.OneOf, name: string): unknown {
   return field.options?.[`(sluice.v1.${name})`];
 }
 
-function scalarSchema(field: protobuf.Field): JsonSchema {
+function scalarSchema(field: protobuf.Field, flavour: SchemaFlavour): JsonSchema {
   const type = field.type;
   if (type === 'string') {
     const schema: JsonSchema = { type: 'string' };
     const format = option(field, 'format');
     if (typeof format === 'string' && FORMAT_PATTERNS[format])
       schema.pattern = FORMAT_PATTERNS[format].pattern;
+    // A range check ajv runs (validate.ts); a structural CRD schema has no place for it.
+    if (format === 'duration' && flavour === 'validation')
+      schema['x-duration'] = { positive: POSITIVE_DURATIONS.has(field.fullName) };
     const allowed = option(field, 'allowed');
     if (typeof allowed === 'string') schema.enum = allowed.split(',');
     return schema;
@@ -75,7 +87,7 @@ function numericBounds(field: protobuf.Field, schema: JsonSchema): JsonSchema {
 function valueSchema(field: protobuf.Field, flavour: SchemaFlavour): JsonSchema {
   return field.resolvedType && 'fields' in field.resolvedType
     ? messageSchema(field.resolvedType as protobuf.Type, flavour)
-    : scalarSchema(field);
+    : scalarSchema(field, flavour);
 }
 
 function fieldSchema(field: protobuf.Field, flavour: SchemaFlavour): JsonSchema {

@@ -15,9 +15,39 @@ export interface ApiSnapshot {
   discovered: DiscoveredMap;
   /** Google ID tokens Sluice minted for Cloud Functions; only the serving control plane has them. */
   identityTokens?: IdentityTokens;
+  /**
+   * Endpoints of Kubernetes Services, from the Kubernetes store; absent elsewhere (the file store), where
+   * `kube` upstreams resolve the Service's cluster DNS name instead.
+   */
+  endpoints?: ServiceEndpointsMap;
 }
 
-const FIELD_OF_KIND: Record<Kind, Exclude<keyof ApiSnapshot, 'discovered'>> = {
+/** One address of a Service's EndpointSlices, on one port of the slice. */
+export interface ServiceEndpoint {
+  address: string;
+  /** The port on the pod: the Service port's targetPort, as the slice resolved it. */
+  port: number;
+  /** The name of the Service port it serves (`''` for a Service's only, unnamed port). */
+  portName: string;
+  /** The slice's `conditions.ready`; unset counts as ready, as Kubernetes says. */
+  ready: boolean;
+}
+
+export interface ServiceEndpoints {
+  /** The Service's TCP ports: the number clients use, and the name EndpointSlices know it by. */
+  ports: Array<{ port: number; name: string }>;
+  /** Every IP address of the Service's EndpointSlices, once per slice port, in a stable order. */
+  endpoints: ServiceEndpoint[];
+}
+
+/**
+ * Endpoints by `namespace/service`, for every Service the store watches (ExternalName Services have
+ * none). An entry keeps its identity while its Service and slices do not change, so that translation
+ * redoes only the clusters of the Services that changed.
+ */
+export type ServiceEndpointsMap = ReadonlyMap<string, ServiceEndpoints>;
+
+const FIELD_OF_KIND: Record<Kind, Exclude<keyof ApiSnapshot, 'discovered' | 'endpoints'>> = {
   Upstream: 'upstreams',
   VirtualService: 'virtualServices',
   RouteTable: 'routeTables',

@@ -267,6 +267,7 @@ export interface GatewaySpec {
 export interface SettingsSpec {
   xdsAddress?: string;
   adminAddress?: string;
+  xdsTls?: { certFile?: string; keyFile?: string; clientCaFile?: string; bindRoleToCertificate?: boolean };
   discovery?: {
     fdsMode?: 'whitelist' | 'blacklist' | 'disabled';
     pollIntervals?: { aws?: string; openapi?: string; grpc?: string; gcp?: string; azure?: string };

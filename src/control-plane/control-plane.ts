@@ -2,7 +2,7 @@ import { keyString, type Resource, type ResourceKey, type Status } from '../api/
 import { loadSnapshot, type AcceptedResource, type FileProblem, type ParseCache } from '../api/load';
 import type { Metrics } from '../admin/metrics';
 import type { IdentityTokens } from '../api/gcp';
-import type { ApiSnapshot } from '../api/snapshot';
+import type { ApiSnapshot, ServiceEndpointsMap } from '../api/snapshot';
 import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { Logger } from '../logger';
 import { sameStatus, statusOf } from '../reporter/statuses';
@@ -23,7 +23,7 @@ export interface ControlPlaneOptions {
   cache: SnapshotCache;
   metrics: Metrics;
   logger: Logger;
-  /** Only the leader writes statuses (every replica serves xDS). Default true. */
+  /** Write statuses from the start; only the leader writes them (see `startWritingStatuses`). Default true. */
   writeStatuses?: boolean;
 }
 
@@ -53,21 +53,35 @@ export class ControlPlane {
   private pending: StoreContents | undefined;
   private running: Promise<void> | undefined;
   private stopWatch: (() => void) | undefined;
+  private stopEndpointsWatch: (() => void) | undefined;
   private translatedOnce = false;
   private lastContents: StoreContents | undefined;
   private discovered: DiscoveredMap = new Map();
   private identityTokens: IdentityTokens = new Map();
+  private endpoints: ServiceEndpointsMap | undefined;
   private readonly snapshotListeners = new Set<(snapshot: ApiSnapshot) => void>();
+  private writingStatuses: boolean;
+  /** The next report writes every status, not only those that changed. */
+  private rewriteStatuses = false;
 
-  constructor(private readonly options: ControlPlaneOptions) {}
+  constructor(private readonly options: ControlPlaneOptions) {
+    this.writingStatuses = options.writeStatuses ?? true;
+  }
 
   async start(): Promise<void> {
-    await this.submit(await this.options.store.load());
-    this.stopWatch = this.options.store.watch((contents) => void this.submit(contents));
+    const { store } = this.options;
+    const contents = await store.load();
+    if (store.endpoints) {
+      this.endpoints = store.endpoints.current();
+      this.stopEndpointsWatch = store.endpoints.watch((endpoints) => void this.setEndpoints(endpoints));
+    }
+    await this.submit(contents);
+    this.stopWatch = store.watch((contents) => void this.submit(contents));
   }
 
   stop(): void {
     this.stopWatch?.();
+    this.stopEndpointsWatch?.();
   }
 
   /** Queues a translation of `contents`; resolves when it (or a later one) has been applied. */
@@ -94,7 +108,7 @@ export class ControlPlane {
     const { logger, metrics, cache } = this.options;
     const timer = metrics.translationSeconds.startTimer();
     const loaded = loadSnapshot(contents, this.lastGood, this.discovered, this.parseCache);
-    const snapshot = { ...loaded.snapshot, identityTokens: this.identityTokens };
+    const snapshot = { ...loaded.snapshot, identityTokens: this.identityTokens, endpoints: this.endpoints };
     const translation = translate(snapshot, loaded.reports, PLUGINS, this.memo);
     const snapshots = buildXdsSnapshots(translation.envoy, this.encoder, translation.reports, this.snapshots);
     const published = withShortNames(snapshots);
@@ -130,6 +144,15 @@ export class ControlPlane {
     return this.resubmit();
   }
 
+  /**
+   * New Service endpoints: re-translate the same contents with them. Nothing is validated again (the
+   * parse cache) and only the clusters of the Services that changed are translated again (the memo).
+   */
+  private setEndpoints(endpoints: ServiceEndpointsMap): Promise<void> {
+    this.endpoints = endpoints;
+    return this.resubmit();
+  }
+
   /** New identity tokens minted by Sluice (GCP functions): re-translate with them. */
   setIdentityTokens(tokens: IdentityTokens): Promise<void> {
     this.identityTokens = tokens;
@@ -158,20 +181,40 @@ export class ControlPlane {
     this.lastGood = next;
   }
 
+  /**
+   * This replica now writes statuses (it became the leader). The next translation, queued now, writes
+   * every status, not only those that change: the replica that wrote before may have stopped before
+   * writing some. Returns how to stop, which settles once the writes in flight are done.
+   */
+  startWritingStatuses(): () => Promise<void> {
+    this.writingStatuses = true;
+    this.rewriteStatuses = true;
+    void this.resubmit();
+    return () => {
+      this.writingStatuses = false;
+      return this.idle();
+    };
+  }
+
   private async report(reports: Reports, valid: Map<string, Resource>): Promise<void> {
-    const changed: Array<{ key: ResourceKey; status: Status }> = [];
+    const all: Array<{ key: ResourceKey; status: Status }> = [];
+    const changed: typeof all = [];
     const next = new Map<string, Status>();
     for (const report of reports.all()) {
       const id = keyString(report.key);
       for (const nack of this.nacksFor(report.key)) report.warnings.push(nack);
-      const status = statusOf(report, valid.get(id)?.metadata.generation);
-      next.set(id, status);
-      if (!sameStatus(this.statuses.get(id), status)) changed.push({ key: report.key, status });
+      const entry = { key: report.key, status: statusOf(report, valid.get(id)?.metadata.generation) };
+      next.set(id, entry.status);
+      all.push(entry);
+      if (!sameStatus(this.statuses.get(id), entry.status)) changed.push(entry);
     }
     this.statuses = next;
-    if (changed.length === 0 || this.options.writeStatuses === false) return;
+    if (!this.writingStatuses) return;
+    const writes = this.rewriteStatuses ? all : changed;
+    this.rewriteStatuses = false;
+    if (writes.length === 0) return;
     try {
-      await this.options.store.writeStatuses(changed);
+      await this.options.store.writeStatuses(writes);
     } catch (error) {
       this.options.logger.warn({ err: (error as Error).message }, 'could not write statuses');
     }

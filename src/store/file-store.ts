@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'crypto';
+import { createHash } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import * as chokidar from 'chokidar';
@@ -23,6 +23,7 @@ import {
   type Status,
 } from '../api/resource';
 import { logger } from '../logger';
+import { writeFileAtomically } from './atomic-file';
 import { checkKeyable, fingerprint, stableStringify, userContent } from './memory-store';
 import {
   ConflictError,
@@ -158,15 +159,14 @@ export class FileStore implements ResourceStore {
 
     for (const rel of rels) {
       const file = this.display(rel);
-      let text: string;
+      let parsed: ParsedFile;
       try {
-        text = await fsp.readFile(path.join(this.absDir, rel), 'utf8');
+        parsed = parseUtf8File(file, await fsp.readFile(path.join(this.absDir, rel)));
       } catch (err) {
         if (errorCode(err) === 'ENOENT') continue; // removed since the listing
         errors.push({ location: { file }, message: `${file}: cannot read file: ${errorMessage(err)}` });
         continue;
       }
-      const parsed = parseFile(file, text);
       errors.push(...parsed.errors);
       for (const entry of parsed.resources) {
         const k = keyString(entry.key);
@@ -389,14 +389,14 @@ export class FileStore implements ResourceStore {
   }
 
   private async readParsed(rel: string): Promise<ParsedFile | undefined> {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await fsp.readFile(path.join(this.absDir, rel), 'utf8');
+      bytes = await fsp.readFile(path.join(this.absDir, rel));
     } catch (err) {
       if (errorCode(err) === 'ENOENT') return undefined;
       throw err;
     }
-    return parseFile(this.display(rel), text);
+    return parseUtf8File(this.display(rel), bytes);
   }
 
   /**
@@ -407,30 +407,16 @@ export class FileStore implements ResourceStore {
    */
   private async writeAtomic(rel: string, content: string, expectedHash: string | null): Promise<void> {
     const abs = path.join(this.absDir, rel);
-    const dir = path.dirname(abs);
-    await fsp.mkdir(dir, { recursive: true });
     let mode: number | undefined;
     try {
       mode = (await fsp.stat(abs)).mode & 0o7777;
     } catch {
       mode = undefined;
     }
-    const tmp = path.join(dir, `.${path.basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const handle = await fsp.open(tmp, 'wx', 0o644);
-      try {
-        await handle.writeFile(content, 'utf8');
-        if (mode !== undefined) await handle.chmod(mode);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await this.assertUnchanged(rel, expectedHash);
-      await fsp.rename(tmp, abs);
-    } catch (err) {
-      await fsp.rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileAtomically(abs, content, {
+      mode,
+      beforeRename: () => this.assertUnchanged(rel, expectedHash),
+    });
   }
 
   private async unlinkChecked(rel: string, expectedHash: string): Promise<void> {
@@ -664,10 +650,42 @@ export class FileStore implements ResourceStore {
 // -----------------------------------------------------------------------------------------------
 // Parsing
 
+/** Throws on bytes that are not UTF-8; keeps a byte order mark, as Buffer#toString does. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Parses a file's bytes. Bytes that are not UTF-8 make the whole file an error: decoding would silently
+ * turn them into U+FFFD, changing what the user wrote (and a write would then save the change).
+ */
+function parseUtf8File(file: string, bytes: Buffer): ParsedFile {
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(bytes);
+  } catch {
+    return notUtf8File(file, bytes);
+  }
+  return parseFile(file, text);
+}
+
+function notUtf8File(file: string, bytes: Buffer): ParsedFile {
+  const text = bytes.toString('utf8');
+  const line = text.slice(0, text.indexOf('\uFFFD')).split('\n').length;
+  const message = `${file}:${line}: not valid UTF-8; save the file with UTF-8 encoding`;
+  return {
+    text,
+    hash: hashText(text),
+    resources: [],
+    errors: [{ location: { file, line }, message }],
+    signatures: [],
+    signatureIndex: [],
+  };
+}
+
 /** Splits a file into resources and errors. `file` is only used in messages and locations. */
 function parseFile(file: string, text: string): ParsedFile {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  // logLevel 'error': yaml's warnings go to process.emitWarning (stderr) quoting the text they are about.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   const resources: ParsedResource[] = [];
   const errors: LoadError[] = [];
   const signatures: string[] = [];
@@ -690,7 +708,7 @@ function parseFile(file: string, text: string): ParsedFile {
       errors.push({
         location: { file, line: errLine },
         key: guessKey(doc),
-        message: `${file}:${errLine}: YAML syntax error: ${err.message}${more}`,
+        message: `${file}:${errLine}: YAML syntax error: ${withoutQuotedText(err.message)}${more}`,
       });
       signatures.push('!error');
       return;
@@ -698,14 +716,21 @@ function parseFile(file: string, text: string): ParsedFile {
     if (contents === null || (isScalar(contents) && contents.value === null)) return; // empty document
 
     let js: unknown;
+    let signature: string;
     try {
       js = doc.toJS({ maxAliasCount: 100 });
+      signature = stableStringify(js);
     } catch (err) {
-      errors.push({ location: { file, line }, message: `${at}: cannot read document: ${errorMessage(err)}` });
+      // `&a {name: *a}` is valid YAML and becomes a circular object: walking it overflows the stack.
+      const reason =
+        err instanceof RangeError
+          ? 'an alias refers to a node that contains it'
+          : withoutQuotedText(errorMessage(err));
+      errors.push({ location: { file, line }, message: `${at}: cannot read document: ${reason}` });
       signatures.push('!error');
       return;
     }
-    signatures.push(stableStringify(js));
+    signatures.push(signature);
     if (!isPlainObject(js)) {
       errors.push({
         location: { file, line },
@@ -717,18 +742,22 @@ function parseFile(file: string, text: string): ParsedFile {
     const missing: string[] = [];
     if (!nonEmptyString(js.apiVersion)) missing.push('apiVersion');
     if (!nonEmptyString(js.kind)) missing.push('kind');
-    if (!nonEmptyString(meta.name)) missing.push('metadata.name');
-    const badNamespace =
-      meta.namespace !== undefined && meta.namespace !== null && !nonEmptyString(meta.namespace);
+    // A name or namespace YAML reads as a number (`name: 12345`) is there, but not a string.
+    const notStrings = (['name', 'namespace'] as const).filter(
+      (field) => meta[field] !== undefined && meta[field] !== null && !nonEmptyString(meta[field]),
+    );
+    if (meta.name === undefined || meta.name === null) missing.push('metadata.name');
     const namespace = nonEmptyString(meta.namespace) ? meta.namespace : DEFAULT_NAMESPACE;
     const key =
       nonEmptyString(js.kind) && nonEmptyString(meta.name)
         ? { kind: js.kind as Kind, namespace, name: meta.name }
         : undefined;
-    if (missing.length > 0 || badNamespace) {
+    if (missing.length > 0 || notStrings.length > 0) {
       const problems = [
         ...(missing.length > 0 ? [`missing ${missing.join(', ')}`] : []),
-        ...(badNamespace ? ['metadata.namespace must be a non-empty string'] : []),
+        ...notStrings.map(
+          (field) => `metadata.${field} must be a non-empty string, not ${kindOfValue(meta[field])}`,
+        ),
       ];
       errors.push({
         location: { file, line },
@@ -750,6 +779,16 @@ function parseFile(file: string, text: string): ParsedFile {
     signatureIndex.push(signatures.length - 1);
   });
   return { text, hash: hashText(text), resources, errors, signatures, signatureIndex };
+}
+
+/**
+ * A yaml error message without the text of the file some of them quote ("Block scalar header includes
+ * extra characters: |...", "Unresolved alias (...): NAME", "Unexpected scalar token in YAML stream:
+ * "...", "Invalid escape sequence \U..."): that text may be a secret; file and line say where to look.
+ * A quote always follows a colon that follows a non-space ("Missing , or : between ..." keeps its colon).
+ */
+function withoutQuotedText(message: string): string {
+  return message.replace(/^(Invalid escape sequence) .*$/s, '$1').replace(/(?<=\S): .*$/s, '');
 }
 
 /** kind/namespace/name of a document with a syntax error, when what was parsed names it. */
@@ -916,6 +955,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function isScalarValue(v: unknown): boolean {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+/** `a number`, `an empty string`, ... for messages. */
+function kindOfValue(v: unknown): string {
+  if (v === '') return 'an empty string';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
 }
 
 function nonEmptyString(v: unknown): v is string {

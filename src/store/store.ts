@@ -1,4 +1,5 @@
 import type { Kind, Resource, ResourceKey, Status } from '../api/resource';
+import type { ServiceEndpointsMap } from '../api/snapshot';
 
 /** Where a resource came from, for error messages (file and line in the file store). */
 export interface SourceLocation {
@@ -26,6 +27,13 @@ export interface StoreContents {
 
 export type StoreListener = (contents: StoreContents) => void;
 
+/** Endpoints of Kubernetes Services, kept current. */
+export interface EndpointSource {
+  current(): ServiceEndpointsMap;
+  /** Calls `listener` after every (debounced) change; returns a stop function. */
+  watch(listener: (endpoints: ServiceEndpointsMap) => void): () => void;
+}
+
 /** Thrown when a write finds that the stored resource changed since it was read. */
 export class ConflictError extends Error {}
 
@@ -48,6 +56,8 @@ export interface ResourceStore {
   writeStatuses(statuses: ReadonlyArray<{ key: ResourceKey; status: Status }>): Promise<void>;
   readStatuses(): Promise<Map<string, Status>>;
   close(): Promise<void>;
+  /** Service endpoints, in the stores that have them (Kubernetes): complete once `load()` resolves. */
+  readonly endpoints?: EndpointSource;
 }
 
 export type { Kind };

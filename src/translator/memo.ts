@@ -52,8 +52,11 @@ export function replay(recorded: readonly Recorded[], reports: Reports): void {
 }
 
 interface UpstreamEntry {
-  /** What discovery had found for the upstream (clusters may follow it: one per Azure function app host). */
-  discovered: unknown;
+  /**
+   * What else the clusters were made from: what discovery had found for the upstream (clusters may
+   * follow it: one per Azure function app host), and what its plugin reads (a Service's endpoints).
+   */
+  inputs: readonly unknown[];
   result: UpstreamClusters;
   recorded: Recorded[];
 }
@@ -77,7 +80,8 @@ function sameValues<T>(previous: readonly T[] | undefined, next: readonly T[]): 
 /**
  * Incremental translation. Parsed resources keep their identity while their content is unchanged (see
  * loadSnapshot's parse cache), so translation results can be remembered per object:
- * - an Upstream's clusters depend on the Upstream and on what discovery found for it;
+ * - an Upstream's clusters depend on the Upstream, on what discovery found for it and on what its
+ *   plugin says it reads (`upstreamInputs`: a Service's endpoints);
  * - a virtual host depends on its VirtualService and on what its routes may reach (upstreams, route
  *   tables, secrets, discovered functions, minted identity tokens): the "stamp" changes when any of
  *   those changes.
@@ -110,18 +114,18 @@ export class TranslationMemo {
 
   upstream(
     upstream: object,
-    discovered: unknown,
+    inputs: readonly unknown[],
     reports: Reports,
     compute: (reports: Reports) => UpstreamClusters,
   ): UpstreamClusters {
     const cached = this.upstreams.get(upstream);
-    if (cached && cached.discovered === discovered) {
+    if (cached && sameValues(cached.inputs, inputs)) {
       replay(cached.recorded, reports);
       return cached.result;
     }
     const recording = new RecordingReports(reports);
     const result = compute(recording);
-    this.upstreams.set(upstream, { discovered, result, recorded: recording.recorded });
+    this.upstreams.set(upstream, { inputs, result, recorded: recording.recorded });
     return result;
   }
 

@@ -89,6 +89,11 @@ export interface TranslatorPlugin {
   readonly upstreamTypes?: readonly string[];
   /** Clusters and endpoints of an upstream of an owned type. Problems go to `ctx.reports`. */
   upstreamClusters?(upstream: Upstream, ctx: TranslationContext): UpstreamClusters;
+  /**
+   * What else than the Upstream and its discovered functions `upstreamClusters` reads from the snapshot
+   * (a Service's endpoints): its clusters are translated again when this changes identity.
+   */
+  upstreamInputs?(upstream: Upstream, ctx: TranslationContext): unknown;
   /** The functions an upstream of an owned type offers, or undefined when it offers none. */
   functionNames?(upstream: Upstream, ctx: TranslationContext): string[] | undefined;
   /** The same functions described for people (`sluice get upstream NAME`). */

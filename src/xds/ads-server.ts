@@ -14,6 +14,7 @@ import {
   type TypeChanges,
 } from './snapshot-cache';
 import { PUSH_ORDER, TYPE_URLS, type TypeUrl } from './type-urls';
+import { isLoopbackAddress, roleBindingProblem, type XdsTls } from './xds-tls';
 
 export type XdsMode = 'sotw' | 'delta';
 
@@ -49,7 +50,8 @@ export interface AdsServerOptions {
   shutdownGraceMs?: number;
   /** Sent as `control_plane.identifier` on every response (default `sluice`). */
   controlPlaneId?: string;
-  credentials?: grpc.ServerCredentials;
+  /** TLS or mTLS (`loadXdsTls`), with optional role binding; plaintext when absent. */
+  tls?: XdsTls;
   serverOptions?: grpc.ServerOptions;
   /**
    * Bytes of responses written but not yet sent out that the server allows before it holds further
@@ -62,6 +64,11 @@ export interface AdsServerOptions {
    * read): its bytes stop counting against the write budget, so stuck proxies cannot hold up others.
    */
   stalledWriteMs?: number;
+  /**
+   * Applied to a NACK's message before it is logged or handed to listeners: a proxy may quote the config
+   * it refused, credentials included (Envoy's validation errors do). Default: the message as it came.
+   */
+  redact?: (text: string) => string;
 }
 
 /** What the admin endpoint can show about one open stream. */
@@ -467,6 +474,8 @@ interface StreamHost {
   wrote(stream: AdsStream, bytes: number): void;
   /** `bytes` of `stream` no longer count (written out, stream closed, or stream stalled). */
   released(stream: AdsStream, bytes: number): void;
+  /** Why the stream of `call` may not be keyed by `role` (it is then refused); undefined if it may. */
+  refusal(role: string, call: AnyCall): string | undefined;
   register(stream: AdsStream): void;
   unregister(stream: AdsStream): void;
   countPush(typeUrl: string, mode: XdsMode): void;
@@ -522,7 +531,17 @@ abstract class AdsStream {
     try {
       if (this.proxyKey === undefined) {
         // node is only guaranteed on the first request: the stream is keyed by it once.
-        this.proxyKey = proxyKeyOf(message.node);
+        const role = proxyKeyOf(message.node);
+        const refusal = this.host.refusal(role, this.call);
+        if (refusal !== undefined) {
+          this.host.log.warn(
+            { role, node: message.node?.id ?? '', peer: this.peer, refusal },
+            'ADS stream refused',
+          );
+          this.close(grpc.status.PERMISSION_DENIED, refusal);
+          return;
+        }
+        this.proxyKey = role;
         this.nodeId = message.node?.id ?? '';
         this.host.register(this);
       }
@@ -1235,7 +1254,7 @@ export class AdsServer {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly graceMs: number;
-  private readonly credentials: grpc.ServerCredentials;
+  private readonly tls: XdsTls | undefined;
   private readonly serverOptions: grpc.ServerOptions;
   private readonly events = new EventEmitter();
   private readonly streams = new Set<AdsStream>();
@@ -1264,12 +1283,13 @@ export class AdsServer {
     this.metrics = options.metrics;
     this.log = options.logger;
     this.graceMs = options.shutdownGraceMs ?? 1000;
-    this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    this.tls = options.tls;
     this.serverOptions = options.serverOptions ?? {};
     this.writeBudget = options.writeBudgetBytes ?? DEFAULT_WRITE_BUDGET_BYTES;
     this.stalledWriteMs = options.stalledWriteMs ?? DEFAULT_STALLED_WRITE_MS;
     this.events.setMaxListeners(0);
     const controlPlane = { identifier: options.controlPlaneId ?? 'sluice' };
+    const redact = options.redact ?? ((text: string) => text);
     this.host = {
       cache: this.cache,
       log: this.log,
@@ -1279,11 +1299,16 @@ export class AdsServer {
       mayWrite: (stream) => this.mayWrite(stream),
       wrote: (stream, bytes) => this.wrote(stream, bytes),
       released: (stream, bytes) => this.released(stream, bytes),
+      refusal: (role, call) => this.refusal(role, call),
       register: (stream) => this.register(stream),
       unregister: (stream) => this.unregister(stream),
       countPush: (typeUrl, mode) => this.metrics.pushes.inc({ type_url: typeUrl, mode }),
       ack: (event) => this.emit('ack', event),
-      nack: (event) => this.onNackReceived(event),
+      nack: (event) =>
+        this.onNackReceived({
+          ...event,
+          errorDetail: { ...event.errorDetail, message: redact(event.errorDetail.message) },
+        }),
     };
   }
 
@@ -1296,12 +1321,31 @@ export class AdsServer {
       DeltaAggregatedResources: (call: AnyCall) => this.accept(new DeltaStream(this.host, call, 'delta')),
     });
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, this.credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      const credentials = this.tls?.credentials ?? grpc.ServerCredentials.createInsecure();
+      server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
     });
     this.server = server;
     this.unsubscribe = this.cache.subscribe((change) => this.onSnapshotChange(change));
-    this.log.info({ address, port }, 'ADS server listening');
+    const transport = this.tls ? (this.tls.mutual ? 'mtls' : 'tls') : 'plaintext';
+    this.log.info({ address, port, transport }, 'ADS server listening');
+    this.warnIfExposed(address, port);
     return port;
+  }
+
+  /** Any client that reaches the port can ask for any proxy's config, secrets included, unless mTLS. */
+  private warnIfExposed(address: string, port: number): void {
+    if (this.tls?.mutual || isLoopbackAddress(address)) return;
+    this.log.warn(
+      { address, port },
+      this.tls
+        ? "xDS over TLS without client certificates on a non-loopback address: any client that reaches it gets any proxy's config, secrets included; set a client CA (--xds-client-ca)"
+        : 'xDS in plaintext on a non-loopback address: config and secrets travel unencrypted and any client that reaches it gets them; use --xds-tls-cert, --xds-tls-key and --xds-client-ca',
+    );
+  }
+
+  private refusal(role: string, call: AnyCall): string | undefined {
+    if (!this.tls?.bindRoleToCertificate) return undefined;
+    return roleBindingProblem(role, call.getAuthContext().sslPeerCertificate);
   }
 
   /** Ends every stream (UNAVAILABLE, so clients reconnect elsewhere) and shuts the server down. */

@@ -1,11 +1,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import pino from 'pino';
-import { Metrics } from '../../src/admin/metrics';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
-import { FileStore } from '../../src/store/file-store';
+import type { RunningSluice } from '../../src/control-plane/sluice-server';
 import { TYPE_URLS } from '../../src/xds/type-urls';
+import { serveDirectory } from '../helpers/serve-directory';
+import { tlsGatewayYaml } from '../helpers/tls-gateway';
 import { UPSTREAMS, virtualService } from '../helpers/translate-yaml';
 
 describe('admin HTTP server', () => {
@@ -22,35 +21,13 @@ describe('admin HTTP server', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-admin-'));
-    const tls = `
----
-apiVersion: sluice.dev/v1
-kind: Secret
-metadata: {name: cert, namespace: default}
-type: tls
-data: {certChain: CERT-VALUE, privateKey: PRIVATE-KEY-VALUE}
----
-apiVersion: sluice.dev/v1
-kind: Gateway
-metadata: {name: https, namespace: default}
-spec: {bindPort: 8443, ssl: true}
----
-apiVersion: sluice.dev/v1
-kind: VirtualService
-metadata: {name: secure, namespace: default}
-spec: {sslConfig: {secretRef: {name: cert}}, virtualHost: {domains: [secure.example], routes: [{routeAction: {single: {upstream: {name: petstore}}}}]}}
-`;
     fs.writeFileSync(
       path.join(dir, 'all.yaml'),
-      UPSTREAMS + virtualService('[{routeAction: {single: {upstream: {name: petstore}}}}]') + tls,
+      UPSTREAMS +
+        virtualService('[{routeAction: {single: {upstream: {name: petstore}}}}]') +
+        tlsGatewayYaml('CERT-VALUE', 'PRIVATE-KEY-VALUE'),
     );
-    sluice = await startSluice({
-      store: new FileStore(dir, { debounceMs: 20 }),
-      logger: pino({ level: 'silent' }),
-      xdsAddress: '127.0.0.1:0',
-      adminAddress: '127.0.0.1:0',
-      metrics: new Metrics(),
-    });
+    sluice = await serveDirectory(dir);
   });
 
   afterAll(async () => {

@@ -13,7 +13,8 @@ export type { KubeObject };
  * - resources: the sluice.dev/v1 CRDs (upstreams, virtualservices, routetables, gateways, settings, each
  *   with a status subresource and metadata.generation), core v1 secrets and services,
  *   discovery.k8s.io/v1 endpointslices and coordination.k8s.io/v1 leases; namespaced and
- *   all-namespaces paths; discovery documents (`/api/v1`, `/apis/GROUP/VERSION`);
+ *   all-namespaces paths; core v1 namespaces (cluster-scoped: list and watch only, written through
+ *   `put`); discovery documents (`/api/v1`, `/apis/GROUP/VERSION`);
  * - list (labelSelector, limit + continue served from a snapshot), watch (`?watch=true`, from a
  *   resourceVersion, ADDED/MODIFIED/DELETED and BOOKMARK events as newline-delimited JSON, objects
  *   entering or leaving a label selector seen as ADDED/DELETED), get, create, update (PUT), JSON merge
@@ -21,7 +22,8 @@ export type { KubeObject };
  * - one global resourceVersion counter; 409 Conflict on a stale metadata.resourceVersion, 409
  *   AlreadyExists, 404 NotFound, all as `Status` objects; a write that changes nothing is a no-op (no
  *   new resourceVersion, no event);
- * - a bearer token required on every request.
+ * - a bearer token required on every request: the default one, or a user's own (`kubeConfig(user)`),
+ *   so that requests say which client sent them.
  *
  * Test controls: `put`/`remove`/`object` act as another client would (through the same code, with
  * events); `compact` makes older resourceVersions "too old" (410 Gone for a watch or a continue token
@@ -43,6 +45,8 @@ interface ServedType {
   statusSubresource: boolean;
   /** metadata.generation counts changes of everything but metadata and status. */
   generation: boolean;
+  /** Objects without a namespace (kept under the namespace `''`). */
+  clusterScoped?: boolean;
 }
 
 const sluiceType = (kind: string, plural: string): ServedType => ({
@@ -92,6 +96,15 @@ const SERVED_TYPES: readonly ServedType[] = [
     statusSubresource: false,
     generation: false,
   },
+  {
+    group: '',
+    version: 'v1',
+    plural: 'namespaces',
+    kind: 'Namespace',
+    statusSubresource: false,
+    generation: false,
+    clusterScoped: true,
+  },
 ];
 
 const apiVersionOf = (type: ServedType): string =>
@@ -108,6 +121,8 @@ export interface RecordedRequest {
   query: Record<string, string>;
   /** The answer's HTTP status (a watch: the status it started with). */
   code?: number;
+  /** Who sent it: the user of `kubeConfig(user)`; absent for the default token. */
+  user?: string;
 }
 
 /** Which requests a fault or hook applies to; absent fields match anything. */
@@ -175,6 +190,8 @@ class ApiError extends Error {
 export class KubeApiServer {
   readonly token = randomBytes(16).toString('hex');
   readonly requests: RecordedRequest[] = [];
+  /** Users by token, besides the default token's. */
+  private readonly users = new Map<string, string>();
   /** How a watch from a compacted resourceVersion is refused: an ERROR event (as the real one does) or a 410. */
   expiredWatchAs: 'event' | 'http' = 'event';
   private readonly objects = new Map<ServedType, Map<string, KubeObject>>(
@@ -215,11 +232,12 @@ export class KubeApiServer {
     return String(this.rv);
   }
 
-  kubeConfig(): KubeConfig {
+  /** A kubeconfig for this server; with `user`, a token of that user's own, whose requests say so. */
+  kubeConfig(user?: string): KubeConfig {
     const config = new KubeConfig();
     config.loadFromOptions({
       clusters: [{ name: 'loopback', server: this.url, skipTLSVerify: false }],
-      users: [{ name: 'sluice', token: this.token }],
+      users: [{ name: 'sluice', token: user === undefined ? this.token : this.tokenOf(user) }],
       contexts: [{ name: 'loopback', cluster: 'loopback', user: 'sluice' }],
       currentContext: 'loopback',
     });
@@ -227,22 +245,32 @@ export class KubeApiServer {
   }
 
   /** Writes a kubeconfig file for this server (what `--kubeconfig FILE` reads). */
-  writeKubeconfig(file: string): string {
-    fs.writeFileSync(file, this.kubeConfig().exportConfig());
+  writeKubeconfig(file: string, user?: string): string {
+    fs.writeFileSync(file, this.kubeConfig(user).exportConfig());
     return file;
+  }
+
+  private tokenOf(user: string): string {
+    for (const [token, name] of this.users) if (name === user) return token;
+    const token = randomBytes(16).toString('hex');
+    this.users.set(token, user);
+    return token;
   }
 
   // ---------------------------------------------------------------------------------------------
   // Test controls
 
-  /** Creates or replaces an object as another client would (unconditionally); returns the stored copy. */
+  /**
+   * Creates or replaces an object as another client would (unconditionally); returns the stored copy.
+   * The namespace of a cluster-scoped object (a Namespace) is `''` in the other test controls.
+   */
   put(object: KubeObject): KubeObject {
     const type = this.typeOfObject(object);
-    const namespace = object.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(type, object);
     const existing = this.objects.get(type)!.get(`${namespace}/${object.metadata.name}`);
     const withoutVersion = {
       ...object,
-      metadata: { ...object.metadata, namespace, resourceVersion: undefined },
+      metadata: { ...object.metadata, namespace: namespace || undefined, resourceVersion: undefined },
     };
     return structuredClone(
       existing ? this.update(type, withoutVersion, false) : this.create(type, namespace, withoutVersion),
@@ -370,9 +398,11 @@ export class KubeApiServer {
     this.requests.push(record);
     try {
       const body = await readBody(request);
-      if (request.headers.authorization !== `Bearer ${this.token}`) {
+      const token = request.headers.authorization?.replace(/^Bearer /, '') ?? '';
+      if (token !== this.token && !this.users.has(token)) {
         throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       }
+      record.user = this.users.get(token);
       const discovery = this.discoveryDocument(url.pathname);
       if (discovery && record.method === 'GET') {
         record.verb = 'discovery';
@@ -421,6 +451,8 @@ export class KubeApiServer {
       throw new ApiError(404, 'NotFound', `the server could not find the requested resource`);
     }
     if (verb === 'list') return [200, this.listPage(type, namespace, query)];
+    if (type.clusterScoped)
+      throw new ApiError(405, 'MethodNotAllowed', `${type.plural}: list and watch only`);
     if (!namespace) throw new ApiError(405, 'MethodNotAllowed', `${verb} needs a namespace`);
     if (verb === 'create') {
       const object = asObject(body);
@@ -566,7 +598,7 @@ export class KubeApiServer {
       throw new ApiError(409, 'AlreadyExists', `${type.plural}${groupSuffix(type)} "${name}" already exists`);
     }
     const object = withServerFields(type, body, {
-      namespace,
+      namespace: namespace || undefined,
       uid: randomUUID(),
       creationTimestamp: new Date().toISOString(),
       resourceVersion: String(++this.rv),
@@ -578,7 +610,7 @@ export class KubeApiServer {
 
   /** PUT semantics: `status` true changes only the status, else everything but the status. */
   private update(type: ServedType, body: KubeObject, status: boolean): KubeObject {
-    const namespace = body.metadata.namespace ?? 'default';
+    const namespace = namespaceOf(type, body);
     const current = this.mustGet(type, namespace, body.metadata.name);
     const expected = body.metadata.resourceVersion;
     if (expected && expected !== current.metadata.resourceVersion) throw conflict(type, body.metadata.name);
@@ -587,7 +619,7 @@ export class KubeApiServer {
       next = { ...structuredClone(current), status: structuredClone(body.status) };
     } else {
       next = withServerFields(type, body, {
-        namespace,
+        namespace: namespace || undefined,
         uid: current.metadata.uid,
         creationTimestamp: current.metadata.creationTimestamp,
         resourceVersion: current.metadata.resourceVersion,
@@ -673,7 +705,7 @@ export class KubeApiServer {
       apiVersion: 'v1',
       groupVersion,
       resources: types.flatMap((type) => [
-        { name: type.plural, singularName: '', namespaced: true, kind: type.kind, verbs },
+        { name: type.plural, singularName: '', namespaced: !type.clusterScoped, kind: type.kind, verbs },
         ...(type.statusSubresource
           ? [
               {
@@ -755,7 +787,12 @@ function inNamespace(object: KubeObject, namespace: string | undefined): boolean
 }
 
 function objectKey(object: KubeObject): string {
-  return `${object.metadata.namespace}/${object.metadata.name}`;
+  return `${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+}
+
+/** The namespace an object is kept under: `''` for a cluster-scoped one, else its own or `default`. */
+function namespaceOf(type: ServedType, object: KubeObject): string {
+  return type.clusterScoped ? '' : (object.metadata.namespace ?? 'default');
 }
 
 function groupSuffix(type: ServedType): string {

@@ -68,6 +68,11 @@ export class OpenApiProbeServer {
   readonly requests: ProbeRequest[] = [];
   /** The most requests received and not yet answered at any one time. */
   maxInFlight = 0;
+  /** Bodies started by `trickle` whose client has not gone away. */
+  trickling = 0;
+  /** Body bytes `oversized` answers handed to the socket. */
+  bytesSent = 0;
+  private readonly streamed = new Map<string, (res: http.ServerResponse) => void>();
   private readonly server: http.Server | https.Server;
   private readonly replies = new Map<string, Reply>();
   private readonly holds = new Map<string, Promise<void>>();
@@ -117,6 +122,52 @@ export class OpenApiProbeServer {
   /** `pathname` is 404 from now on. */
   remove(pathname: string): void {
     this.replies.delete(pathname);
+  }
+
+  /** Answers `pathname` with a redirect to `location`. */
+  redirect(pathname: string, location: string, status = 302): void {
+    this.streamed.set(pathname, (res) => res.writeHead(status, { location }).end());
+  }
+
+  /** Answers `pathname` 200, then a byte of a JSON document every `intervalMs`, never ending the body. */
+  trickle(pathname: string, intervalMs = 20): void {
+    this.streamed.set(pathname, (res) => {
+      this.trickling += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).write('{');
+      const timer = setInterval(() => res.write(' '), intervalMs);
+      res.on('close', () => {
+        clearInterval(timer);
+        this.trickling -= 1;
+      });
+    });
+  }
+
+  /**
+   * Answers `pathname` 200 with `bytes` of blanks, as fast as the client reads them; with `announce`, a
+   * content-length says how many first. Counts what it hands to the socket in `bytesSent`.
+   */
+  oversized(pathname: string, bytes: number, { announce = false } = {}): void {
+    const chunk = Buffer.alloc(64 * 1024, ' ');
+    this.streamed.set(pathname, (res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        ...(announce ? { 'content-length': bytes } : {}),
+      });
+      let left = bytes;
+      const pump = () => {
+        while (left > 0 && !res.destroyed) {
+          const size = Math.min(chunk.length, left);
+          left -= size;
+          this.bytesSent += size;
+          if (!res.write(chunk.subarray(0, size))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        if (left === 0) res.end();
+      };
+      pump();
+    });
   }
 
   /** Strong ETags on documents, and 304 to an If-None-Match that matches. */
@@ -178,6 +229,13 @@ export class OpenApiProbeServer {
   }
 
   private respond(req: http.IncomingMessage, res: http.ServerResponse, request: ProbeRequest): void {
+    const streamed = this.streamed.get(request.path);
+    if (streamed) {
+      this.inFlight -= 1;
+      streamed(res);
+      request.status = res.statusCode;
+      return;
+    }
     const reply = this.replies.get(request.path) ?? {
       status: 404,
       body: 'Not Found',

@@ -166,7 +166,7 @@ describe('install/', () => {
     expect(namespaced.filter((doc) => doc.metadata.namespace !== NAMESPACE)).toEqual([]);
   });
 
-  it('grants Sluice exactly what it needs: the Sluice resources, statuses, discovered upstreams, its Lease', () => {
+  it('grants Sluice exactly what it needs: the Sluice resources, statuses, discovered upstreams, its Lease and Secret', () => {
     const plurals: string[] = crds.map((crd) => crd.spec.names.plural);
     expect(grants(find('ClusterRole', 'sluice').rules)).toEqual(
       [
@@ -183,7 +183,10 @@ describe('install/', () => {
     );
     const lease = find('Role', 'sluice-leader-election');
     expect(grants(lease.rules)).toEqual(
-      triples('coordination.k8s.io', ['leases'], ['create', 'get', 'update']),
+      [
+        ...triples('coordination.k8s.io', ['leases'], ['create', 'get', 'update']),
+        ...triples('', ['secrets'], ['create', 'update']),
+      ].sort(),
     );
     expect(manifests.filter((doc) => ['ClusterRole', 'Role'].includes(doc.kind))).toHaveLength(2);
 
@@ -216,6 +219,13 @@ describe('install/', () => {
     expect([xdsHost, adminHost]).toEqual(['0.0.0.0', '0.0.0.0']);
     expect(containerPort(container, 'xds')).toBe(Number(xdsPort));
     expect(containerPort(container, 'admin')).toBe(Number(adminPort));
+
+    // Leader election: the pod is the Lease's holder, its namespace the Lease's (serve's defaults).
+    expect(container.env).toEqual([
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ]);
+    expect(args).not.toContain('--no-leader-election');
 
     const service = find('Service', 'sluice');
     selects(service, deployment);

@@ -172,7 +172,7 @@ abstract class RawAdsClient<Req, Res> {
     const channelOptions: grpc.ChannelOptions = options.ownConnection
       ? { 'grpc.use_local_subchannel_pool': 1 }
       : {};
-    this.client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    this.client = new Client(`127.0.0.1:${port}`, options.credentials ?? grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,
       ...channelOptions,
     });
@@ -231,6 +231,8 @@ abstract class RawAdsClient<Req, Res> {
 export interface AdsClientOptions {
   /** A connection of its own instead of the one shared by every client of the process. */
   ownConnection?: boolean;
+  /** TLS credentials (default: plaintext). */
+  credentials?: grpc.ChannelCredentials;
 }
 
 export class SotwClient extends RawAdsClient<SotwRequest, SotwResponse> {

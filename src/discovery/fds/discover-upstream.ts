@@ -1,3 +1,4 @@
+import { SecretValues } from '../../admin/secret-values';
 import { keyOf, keyString } from '../../api/resource';
 import { nameKey, type ApiSnapshot } from '../../api/snapshot';
 import type { Upstream } from '../../api/types';
@@ -36,6 +37,33 @@ export function discoveryTargets(
 }
 
 /**
+ * Secret data that names an account rather than unlocking it: a message needs it to say what to fix (the
+ * Azure tenant that does not exist, the client that may not list apps).
+ */
+const IDENTIFIER_KEYS: ReadonlySet<string> = new Set(['accessKeyId', 'tenantId', 'clientId']);
+
+/**
+ * A cloud API's error message with the secret values Sluice holds taken out: some quote the request they
+ * refused (AWS quotes its canonical request, the session token included).
+ */
+function withoutSecretValues(message: string, snapshot: ApiSnapshot): string {
+  const credentialsOnly = new Map(
+    [...snapshot.secrets].map(([id, secret]) => [
+      id,
+      {
+        ...secret,
+        data: Object.fromEntries(
+          Object.entries(secret.data ?? {}).filter(([key]) => !IDENTIFIER_KEYS.has(key)),
+        ),
+      },
+    ]),
+  );
+  const secrets = new SecretValues();
+  secrets.update({ ...snapshot, secrets: credentialsOnly });
+  return secrets.redact(message);
+}
+
+/**
  * One discovery of one upstream. A failure keeps the last known functions and records the error, which
  * translation reports as a Warning on the upstream.
  */
@@ -50,7 +78,7 @@ export async function discoverTarget(
     const result = await target.discoverer.discover(target.upstream, { snapshot, logger, signal });
     return { discoverer: target.discoverer.name, ...result, updatedAt: new Date().toISOString() };
   } catch (error) {
-    const message = (error as Error).message;
+    const message = withoutSecretValues((error as Error).message, snapshot);
     if (previous?.error !== message) {
       logger.warn(
         { upstream: keyString(keyOf(target.upstream)), discoverer: target.discoverer.name, err: message },

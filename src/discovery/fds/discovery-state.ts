@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomically } from '../../store/atomic-file';
 import type { DiscoveredFunctions } from './discovered';
 
 /** Where discovered functions survive restarts, apart from the resources users write. */
@@ -33,10 +33,9 @@ export class FileDiscoveryState implements DiscoveryStateStore {
   }
 
   async save(discovered: ReadonlyMap<string, DiscoveredFunctions>): Promise<void> {
-    await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
     const sorted = Object.fromEntries([...discovered].sort(([a], [b]) => a.localeCompare(b)));
     // Discovery may hold credentials (Azure function keys): readable by the owner only.
-    await writeFileAtomic(this.file, `${JSON.stringify(sorted, null, 1)}\n`, { mode: 0o600 });
+    await writeFileAtomically(this.file, `${JSON.stringify(sorted, null, 1)}\n`, { mode: 0o600 });
   }
 }
 

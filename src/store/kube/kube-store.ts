@@ -18,8 +18,10 @@ import {
   type StoredResource,
 } from '../store';
 import type { BackoffOptions } from './backoff';
+import { BoundedDebounce } from './debounce';
 import { Informer } from './informer';
 import { isApiError, type KubeClient, type KubeObject } from './kube-client';
+import { notifyEach } from './listeners';
 import {
   isSluiceSecret,
   locationOf,
@@ -28,6 +30,7 @@ import {
   toResource,
   typeOfKind,
 } from './mapping';
+import type { KubeServiceEndpoints } from './service-endpoints';
 
 export interface KubeStoreOptions {
   /** The store owns it: `close()` closes it. */
@@ -43,6 +46,8 @@ export interface KubeStoreOptions {
   pageSize?: number;
   /** Status writes in flight at once. Default 8. */
   statusWriteConcurrency?: number;
+  /** Services and their EndpointSlices, started and closed with the store (`serve`; not the CLI). */
+  endpoints?: KubeServiceEndpoints;
 }
 
 /** Attempts of a write that meets a concurrent change it may retry over (unconditional applies, statuses). */
@@ -68,20 +73,18 @@ export class KubeStore implements ResourceStore {
   private readonly secretStatuses = new Map<string, Status>();
   private readonly listeners = new Set<StoreListener>();
   private readonly logger: Logger;
-  private readonly debounceMs: number;
-  private readonly maxWaitMs: number;
   private readonly statusWriteConcurrency: number;
+  private readonly notifier: BoundedDebounce;
+  readonly endpoints: KubeServiceEndpoints | undefined;
   private started: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private burstDeadline: number | undefined;
   private lastNotified = contentFingerprint({ resources: [], errors: [] });
   private closed = false;
 
   constructor(options: KubeStoreOptions) {
     this.client = options.client;
     this.logger = options.logger ?? defaultLogger;
-    this.debounceMs = options.debounceMs ?? 100;
-    this.maxWaitMs = Math.max(1000, this.debounceMs * 10);
+    this.notifier = new BoundedDebounce(() => this.notify(), options.debounceMs ?? 100);
+    this.endpoints = options.endpoints;
     this.statusWriteConcurrency = options.statusWriteConcurrency ?? 8;
     for (const kind of KINDS) {
       const informer = new Informer<KubeObject>({
@@ -111,7 +114,7 @@ export class KubeStore implements ResourceStore {
     );
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.cancelNotify();
+      if (this.listeners.size === 0) this.notifier.cancel();
     };
   }
 
@@ -144,20 +147,27 @@ export class KubeStore implements ResourceStore {
     }
   }
 
-  async delete(key: ResourceKey): Promise<void> {
+  /**
+   * Deletes the object (nothing happens when it is gone); with `expectedResourceVersion`, only while it
+   * is still at that version (ConflictError otherwise).
+   */
+  async delete(key: ResourceKey, expectedResourceVersion?: string): Promise<void> {
     const type = typeOfKind(key.kind);
     this.secretStatuses.delete(keyString(key));
     for (let attempt = 1; ; attempt++) {
-      let resourceVersion: string | undefined;
+      let resourceVersion = expectedResourceVersion;
       if (key.kind === 'Secret') {
         const current = await this.client.find(type, key.namespace, key.name);
         if (!current || !isSluiceSecret(current)) return;
-        resourceVersion = current.metadata.resourceVersion;
+        resourceVersion ??= current.metadata.resourceVersion;
       }
       try {
         return await this.client.delete(type, key.namespace, key.name, resourceVersion);
       } catch (error) {
         if (isApiError(error, 404)) return;
+        if (isApiError(error, 409) && expectedResourceVersion !== undefined) {
+          throw new ConflictError(`${keyString(key)} changed since version ${expectedResourceVersion}`);
+        }
         if (!isApiError(error, 409) || attempt >= MAX_ATTEMPTS) throw error;
       }
     }
@@ -198,17 +208,22 @@ export class KubeStore implements ResourceStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.cancelNotify();
+    this.notifier.cancel();
     this.listeners.clear();
     for (const informer of this.informers.values()) informer.stop();
+    this.endpoints?.stop();
     this.client.close();
   }
 
-  /** Starts the informers once; resolves when all have listed. */
+  /** Starts the informers (and the endpoints) once; resolves when all have listed. */
   private start(): Promise<void> {
     this.started ??= (async () => {
       for (const informer of this.informers.values()) informer.start();
-      await Promise.all([...this.informers.values()].map((informer) => informer.whenSynced()));
+      this.endpoints?.start();
+      await Promise.all([
+        ...[...this.informers.values()].map((informer) => informer.whenSynced()),
+        this.endpoints?.whenSynced(),
+      ]);
       this.scheduleNotify();
     })();
     return this.started;
@@ -258,39 +273,19 @@ export class KubeStore implements ResourceStore {
     }
   }
 
-  /** Trailing debounce, bounded: a notification at most `maxWaitMs` after the first change of a burst. */
   private scheduleNotify(): void {
     if (this.closed || this.listeners.size === 0) return;
-    const now = Date.now();
-    this.burstDeadline ??= now + this.maxWaitMs;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(
-      () => this.notify(),
-      Math.max(0, Math.min(this.debounceMs, this.burstDeadline - now)),
-    );
-  }
-
-  private cancelNotify(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.burstDeadline = undefined;
+    this.notifier.schedule();
   }
 
   private notify(): void {
-    this.cancelNotify();
     // Half-listed contents would make resources look missing; the end of the first lists notifies.
     if (this.closed || !this.isSynced()) return;
     const contents = this.snapshot();
     const current = contentFingerprint(contents);
     if (current === this.lastNotified) return;
     this.lastNotified = current;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(contents);
-      } catch (error) {
-        this.logger.error({ err: error }, 'Kubernetes store watch listener failed');
-      }
-    }
+    notifyEach(this.listeners, contents, this.logger, 'Kubernetes store watch listener failed');
   }
 }
 

@@ -36,6 +36,8 @@ export const ENDPOINT_SLICES: ResourceType = {
   plural: 'endpointslices',
   kind: 'EndpointSlice',
 };
+/** Cluster-scoped: listed and watched across all namespaces only. */
+export const NAMESPACES: ResourceType = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace' };
 export const LEASES: ResourceType = {
   group: 'coordination.k8s.io',
   version: 'v1',

@@ -94,7 +94,10 @@ function translateUpstreams(
       ? ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))
       : undefined;
     if (discovered?.error)
-      ctx.reports.warn(key, `function discovery failed: ${discovered.error}; serving the last known functions`);
+      ctx.reports.warn(
+        key,
+        `function discovery failed: ${discovered.error}; serving the last known functions`,
+      );
     const plugin = pluginForUpstream(upstream, plugins);
     if (!plugin?.upstreamClusters) {
       ctx.reports.error(
@@ -104,8 +107,9 @@ function translateUpstreams(
       continue;
     }
     const upstreamClusters = plugin.upstreamClusters;
+    const inputs = [discovered, plugin.upstreamInputs?.(upstream, ctx)];
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, discovered, ctx.reports, (reports) =>
+      ? ctx.memo.upstream(upstream, inputs, ctx.reports, (reports) =>
           upstreamClusters(upstream, { ...ctx, reports }),
         )
       : upstreamClusters(upstream, ctx);

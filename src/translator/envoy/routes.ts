@@ -8,6 +8,11 @@ import { functionRoutesOf } from './function-routes';
 import { toProtoDuration } from './durations';
 import { routeMatch } from './matchers';
 
+/** Envoy refuses a RouteConfiguration with a longer direct response body (max_direct_response_body_size_bytes). */
+const MAX_DIRECT_RESPONSE_BODY_BYTES = 4096;
+/** Envoy refuses weighted clusters whose weights add up to more than a uint32. */
+const MAX_TOTAL_WEIGHT = 4294967295;
+
 const REDIRECT_CODES: Record<number, string> = {
   301: 'MOVED_PERMANENTLY',
   302: 'FOUND',
@@ -170,8 +175,14 @@ function addDestination(
   const destinations = spec.multi?.destinations ?? [];
   if (destinations.length === 0)
     return { error: 'routeAction.multi.destinations: add at least one destination' };
-  if (destinations.every((weighted) => !weighted.weight)) {
+  const totalWeight = destinations.reduce((total, weighted) => total + (weighted.weight ?? 0), 0);
+  if (totalWeight === 0) {
     return { error: 'routeAction.multi.destinations: the weights must add up to more than 0' };
+  }
+  if (totalWeight > MAX_TOTAL_WEIGHT) {
+    return {
+      error: `routeAction.multi.destinations: the weights add up to ${totalWeight}, more than Envoy's ${MAX_TOTAL_WEIGHT}`,
+    };
   }
   const clusters: Json[] = [];
   let routeFields: Json | undefined;
@@ -282,6 +293,9 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext, out: Json[]): st
       first.redirect = redirect(route);
     } else if (route.directResponseAction) {
       const { status, body: text } = route.directResponseAction;
+      const bytes = text === undefined ? 0 : Buffer.byteLength(text);
+      if (bytes > MAX_DIRECT_RESPONSE_BODY_BYTES)
+        return `directResponseAction.body: ${bytes} bytes, more than the ${MAX_DIRECT_RESPONSE_BODY_BYTES} Envoy accepts`;
       first.directResponse = { status, ...(text !== undefined ? { body: { inlineString: text } } : {}) };
     }
   }

@@ -1,3 +1,4 @@
+import { isIP } from 'net';
 import { DEFAULT_NAMESPACE, keyOf, keyString, type ResourceKey } from '../../api/resource';
 import { lookup, type ApiSnapshot } from '../../api/snapshot';
 import type { Gateway, GatewaySpec, VirtualService } from '../../api/types';
@@ -70,9 +71,19 @@ function virtualHostsOf(
     const key = keyOf(vs);
     if (reports.hasErrors(key)) continue;
     const domains = vs.spec?.virtualHost.domains?.length ? vs.spec.virtualHost.domains : ['*'];
-    const conflicts = domains.filter((domain) => domainOwners.has(domain));
+    // Envoy matches domains case-insensitively and refuses a RouteConfiguration that repeats one.
+    const lowerCase = domains.map((domain) => domain.toLowerCase());
+    const repeated = domains.find((_, index) => lowerCase.indexOf(lowerCase[index]) !== index);
+    if (repeated !== undefined) {
+      reports.error(
+        key,
+        `spec.virtualHost.domains: ${JSON.stringify(repeated)} is listed twice (domains ignore case)`,
+      );
+      continue;
+    }
+    const conflicts = domains.filter((domain) => domainOwners.has(domain.toLowerCase()));
     if (conflicts.length > 0) {
-      const holder = domainOwners.get(conflicts[0]) as ResourceKey;
+      const holder = domainOwners.get(conflicts[0].toLowerCase()) as ResourceKey;
       reports.error(
         key,
         `spec.virtualHost.domains: domain ${JSON.stringify(conflicts[0])} is already served by VirtualService ` +
@@ -82,7 +93,7 @@ function virtualHostsOf(
     }
     if (gateway.spec?.ssl && !vs.spec?.sslConfig) continue;
     if (!gateway.spec?.ssl && vs.spec?.sslConfig) continue;
-    domains.forEach((domain) => domainOwners.set(domain, key));
+    lowerCase.forEach((domain) => domainOwners.set(domain, key));
     const routes = flattenRoutes(
       vs.spec?.virtualHost.routes ?? [],
       { key, path: 'spec.virtualHost.routes' },
@@ -146,6 +157,12 @@ export function translateGateways(snapshot: ApiSnapshot, reports: Reports): Prox
   for (const gateway of gateways) {
     const owner = keyOf(gateway);
     if (snapshot.gateways.size > 0) reports.track(owner);
+    const bindAddress = gateway.spec?.bindAddress;
+    if (bindAddress && isIP(bindAddress) === 0)
+      reports.error(
+        owner,
+        `spec.bindAddress: ${JSON.stringify(bindAddress)} is not an IP address (e.g. :: or 0.0.0.0)`,
+      );
     if (reports.hasErrors(owner)) continue;
     const listeners = listenersOf(gateway, snapshot, reports);
     for (const proxyName of gateway.spec?.proxyNames?.length

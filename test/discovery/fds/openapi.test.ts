@@ -524,7 +524,7 @@ spec: {kube: {serviceName: pets, servicePort: 8080, serviceSpec: {rest: {swagger
         /^cannot reach the service: http:\/\/127\.0\.0\.1:\d+\/spec\.json: .*abort/i,
       );
     });
-    // The 5 s request timeout is a constant of fetch-document.ts; testing it would take 5 s of waiting.
+    // The request timeout and the size limit: test/security/hostile-upstreams.test.ts.
   });
 
   it('never has more than 8 probe requests in flight over all upstreams', async () => {

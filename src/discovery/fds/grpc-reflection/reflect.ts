@@ -8,7 +8,12 @@ import {
   type DescriptorFile,
 } from '../../../api/grpc-descriptors';
 import { describeServices } from './descriptors';
-import { ReflectionErrorResponse, ReflectionSession, type ReflectionVersion } from './reflection-client';
+import {
+  ReflectionErrorResponse,
+  ReflectionSession,
+  type ReflectionLimits,
+  type ReflectionVersion,
+} from './reflection-client';
 
 /** Services every reflection-enabled server has, which are not the application's functions. */
 const INFRASTRUCTURE_SERVICES = /^grpc\.(reflection\.|health\.v1\.Health$)/;
@@ -19,6 +24,8 @@ export interface ReflectionTarget {
   channelOptions?: grpc.ChannelOptions;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Default DEFAULT_REFLECTION_LIMITS. */
+  limits?: ReflectionLimits;
 }
 
 export interface ReflectedServices {
@@ -80,6 +87,7 @@ async function reflectWith(version: ReflectionVersion, target: ReflectionTarget)
   const session = new ReflectionSession(version, target.address, target.credentials, {
     deadline: new Date(Date.now() + target.timeoutMs),
     channelOptions: target.channelOptions,
+    limits: target.limits,
   });
   const cancel = () => session.close();
   target.signal?.addEventListener('abort', cancel, { once: true });

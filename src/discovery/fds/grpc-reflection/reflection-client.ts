@@ -11,6 +11,21 @@ const PROTO_ROOT = path.join(
 
 export type ReflectionVersion = 'v1' | 'v1alpha';
 
+/** What one reflection conversation may cost: a hostile server could send descriptors without end. */
+export interface ReflectionLimits {
+  /** The largest response (grpc.max_receive_message_length); a larger one fails the call. */
+  messageBytes: number;
+  /** Every descriptor of the conversation together (a server may keep naming imports to fetch). */
+  totalBytes: number;
+}
+
+export const DEFAULT_REFLECTION_LIMITS: ReflectionLimits = {
+  // grpc-js' own default, stated: one file's descriptor is rarely more than 100 KB.
+  messageBytes: 4 * 1024 * 1024,
+  // Room for the largest APIs many times over; what stops a server that keeps sending.
+  totalBytes: 32 * 1024 * 1024,
+};
+
 interface ReflectionResponse {
   file_descriptor_response?: { file_descriptor_proto: Buffer[] };
   list_services_response?: { service: Array<{ name: string }> };
@@ -68,15 +83,21 @@ export class ReflectionSession {
     reject: (error: Error) => void;
   }> = [];
   private failure: Error | undefined;
+  private readonly limits: ReflectionLimits;
+  private descriptorBytes = 0;
 
   constructor(
     version: ReflectionVersion,
     address: string,
     credentials: grpc.ChannelCredentials,
-    options: { deadline: Date; channelOptions?: grpc.ChannelOptions },
+    options: { deadline: Date; channelOptions?: grpc.ChannelOptions; limits?: ReflectionLimits },
   ) {
     const Client = clientConstructor(version);
-    const client = new Client(address, credentials, options.channelOptions);
+    this.limits = options.limits ?? DEFAULT_REFLECTION_LIMITS;
+    const client = new Client(address, credentials, {
+      ...options.channelOptions,
+      'grpc.max_receive_message_length': this.limits.messageBytes,
+    });
     this.client = client;
     this.stream = client.ServerReflectionInfo({ deadline: options.deadline });
     this.stream.on('data', (response: ReflectionResponse) => this.waiting.shift()?.resolve(response));
@@ -111,14 +132,22 @@ export class ReflectionSession {
   }
 
   async fileContainingSymbol(symbol: string): Promise<Buffer[]> {
-    return (
-      (await this.ask({ file_containing_symbol: symbol })).file_descriptor_response?.file_descriptor_proto ??
-      []
-    );
+    return this.counted(await this.ask({ file_containing_symbol: symbol }));
   }
 
   async fileByFilename(name: string): Promise<Buffer[]> {
-    return (await this.ask({ file_by_filename: name })).file_descriptor_response?.file_descriptor_proto ?? [];
+    return this.counted(await this.ask({ file_by_filename: name }));
+  }
+
+  private counted(response: ReflectionResponse): Buffer[] {
+    const files = response.file_descriptor_response?.file_descriptor_proto ?? [];
+    this.descriptorBytes += files.reduce((sum, file) => sum + file.length, 0);
+    if (this.descriptorBytes > this.limits.totalBytes) {
+      throw new Error(
+        `the server's descriptors are larger than ${this.limits.totalBytes} bytes, the most one discovery reads`,
+      );
+    }
+    return files;
   }
 
   close(): void {

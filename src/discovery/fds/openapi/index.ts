@@ -7,7 +7,13 @@ import type { KubeUpstreamSpec, RestFunctionSpec, StaticUpstreamSpec, Upstream }
 import { OPENAPI_DISCOVERER } from '../../../translator/plugins/rest/functions';
 import { Sema, withPermit } from '../limit';
 import { DISCOVERY_LABEL, type DiscoveryContext, type FunctionDiscoverer } from '../discoverer';
-import { fetchDocument, type TlsOptions } from './fetch-document';
+import {
+  DEFAULT_FETCH_LIMITS,
+  fetchDocument,
+  ResponseTooLarge,
+  type FetchLimits,
+  type TlsOptions,
+} from './fetch-document';
 import { operationsOf, type ApiDocument } from './operations';
 
 /** Where services usually publish their OpenAPI document; Settings discovery.openApiPaths replaces it. */
@@ -25,12 +31,21 @@ export const DEFAULT_OPENAPI_PATHS: readonly string[] = [
   '/api-docs',
   '/swagger/v1/swagger.json',
 ];
-/** Probe requests in flight at once, over all upstreams. */
-const MAX_CONCURRENT_REQUESTS = 8;
 /** After no path had a document, the upstream is left alone this long (or until its spec changes). */
 const NOT_FOUND_MEMORY_MS = 10 * 60 * 1000;
+const MAX_CONCURRENT_REQUESTS = 8;
+/** A quarter of the shared requests: it takes four slow upstreams to hold them all. */
+const MAX_REQUESTS_PER_UPSTREAM = 2;
 
-const permits = new Sema(MAX_CONCURRENT_REQUESTS);
+export interface OpenApiDiscoveryOptions extends Partial<FetchLimits> {
+  /** Probe requests in flight at once, over all upstreams (default 8). */
+  maxConcurrentRequests?: number;
+  /**
+   * Requests one upstream may have in flight or waiting for a turn (default 2): an upstream that answers
+   * slowly, or never finishes its body, holds at most this many of the shared ones until the timeout.
+   */
+  maxRequestsPerUpstream?: number;
+}
 
 interface Service {
   baseUrl: string;
@@ -134,127 +149,187 @@ async function parseFound(
   return functions;
 }
 
-/** Re-reads a known document: unchanged content (ETag or hash) keeps the functions without parsing. */
-async function refresh(found: Found, signal?: AbortSignal): Promise<RestFunctionSpec[] | undefined> {
-  const response = await withPermit(permits, () =>
-    fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal }),
-  );
-  // A failing service has not lost its document: keep the functions rather than probe and forget them.
-  if (response.status >= 500) throw new Error(`${found.url}: HTTP ${response.status}`);
-  if (response.status === 304 && found.functions) return found.functions;
-  if (response.status !== 200 || response.body === undefined) return undefined;
-  if (found.functions && sha256(response.body) === found.contentHash) {
-    found.etag = response.etag;
-    return found.functions;
-  }
-  return parseFound(found, response.body, response.etag);
-}
-
 type ProbeResult =
   | { found: Found; body: string; document: ApiDocument; etag?: string }
-  | { missing: true }
+  /** Reached, no document; `note` says why when it is not a plain miss (a redirect, an oversized body). */
+  | { missing: true; note?: string }
   | { failure: string };
 
-async function probe(url: string, tls: TlsOptions | undefined, signal?: AbortSignal): Promise<ProbeResult> {
-  try {
-    const response = await fetchDocument(url, { tls, signal });
-    if (response.status >= 500) return { failure: `${url}: HTTP ${response.status}` };
-    const document = response.status === 200 && response.body !== undefined && asApiDocument(response.body);
-    if (!document) return { missing: true };
-    return { found: { url, tls }, body: response.body as string, document, etag: response.etag };
-  } catch (error) {
-    return { failure: `${url}: ${(error as Error).message}` };
-  }
-}
-
-/**
- * Tries the candidate URLs (bounded concurrency, in parallel) and takes the first one, in list order, that
- * serves an OpenAPI document. Throws when the service could not be reached or answered only server errors;
- * returns undefined when it was reached but has no document.
- */
-async function probeAll(urls: string[], tls: TlsOptions | undefined, signal?: AbortSignal) {
-  const controller = new AbortController();
-  const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
-  const results = urls.map((url) =>
-    withPermit(permits, async () =>
-      combined.aborted ? { missing: true as const } : probe(url, tls, combined),
-    ),
-  );
-  const failures: string[] = [];
-  try {
-    for (const pending of results) {
-      const result = await pending;
-      if ('found' in result) return result;
-      if ('failure' in result) failures.push(result.failure);
-    }
-  } finally {
-    controller.abort();
-  }
-  if (failures.length === urls.length) throw new Error(`cannot reach the service: ${failures[0]}`);
-  return undefined;
-}
-
 /** Upstream namespace/name -> what discovery learnt about it. */
-const memories = new Map<string, Memory>();
+type Memories = Map<string, Memory>;
 
 /** Forgets upstreams that are gone, so the memory lasts only as long as they do. */
-function forgetDeleted(snapshot: DiscoveryContext['snapshot']): void {
+function forgetDeleted(memories: Memories, snapshot: DiscoveryContext['snapshot']): void {
   for (const id of memories.keys()) if (!snapshot.upstreams.has(id)) memories.delete(id);
 }
 
-async function discoverOpenApi(upstream: Upstream, ctx: DiscoveryContext): Promise<RestFunctionSpec[]> {
-  forgetDeleted(ctx.snapshot);
-  const id = nameKey(upstream.metadata.namespace, upstream.metadata.name);
-  const paths = activeSettings(ctx.snapshot).discovery?.openApiPaths ?? DEFAULT_OPENAPI_PATHS;
-  const key = JSON.stringify([upstream.spec, upstream.metadata.labels, paths]);
-  let memory = memories.get(id);
-  if (memory?.key !== key) {
-    memory = { key };
-    memories.set(id, memory);
-  }
-  const explicit =
-    upstream.metadata.labels?.[DISCOVERY_LABEL] === 'enabled' || swaggerUrlOf(upstream) !== undefined;
-  const notFound = (): RestFunctionSpec[] => {
-    if (explicit && memory?.notFound) throw new Error(memory.notFound.message);
-    return [];
-  };
-  if (memory.notFound && memory.notFound.until > Date.now()) return notFound();
-  if (memory.found) {
-    const functions = await refresh(memory.found, ctx.signal);
-    if (functions) return functions;
-    memory.found = undefined;
-  }
-  const service = serviceOf(upstream);
-  const urls = candidateUrls(upstream, service, paths);
-  const result = await probeAll(urls, tlsFor(urls, service), ctx.signal);
-  if (!result) {
-    memory.notFound = {
-      until: Date.now() + NOT_FOUND_MEMORY_MS,
-      message: `no OpenAPI document at ${urls.length === 1 ? urls[0] : `any of ${urls.length} probed paths of ${service.baseUrl}`} (probing again in ${NOT_FOUND_MEMORY_MS / 60000} min or when the upstream changes)`,
+/** One discoverer's limits, shared permits and memory of upstreams. */
+class OpenApiDiscovery {
+  private readonly limits: FetchLimits;
+  private readonly permits: Sema;
+  private readonly perUpstream: number;
+  private readonly memories: Memories = new Map();
+
+  constructor(options: OpenApiDiscoveryOptions) {
+    this.limits = {
+      timeoutMs: options.timeoutMs ?? DEFAULT_FETCH_LIMITS.timeoutMs,
+      maxBytes: options.maxBytes ?? DEFAULT_FETCH_LIMITS.maxBytes,
     };
-    return notFound();
+    this.permits = new Sema(options.maxConcurrentRequests ?? MAX_CONCURRENT_REQUESTS);
+    this.perUpstream = options.maxRequestsPerUpstream ?? MAX_REQUESTS_PER_UPSTREAM;
   }
-  memory.notFound = undefined;
-  memory.found = result.found;
-  ctx.logger.info({ upstream: id, url: result.found.url }, 'found an OpenAPI document');
-  return parseFound(result.found, result.body, result.etag, result.document);
+
+  /** Runs `work` with one of the upstream's permits, then one of everyone's: no upstream holds them all. */
+  private withPermits<T>(upstreamPermits: Sema, work: () => Promise<T>): Promise<T> {
+    return withPermit(upstreamPermits, () => withPermit(this.permits, work));
+  }
+
+  /** Re-reads a known document: unchanged content (ETag or hash) keeps the functions without parsing. */
+  private async refresh(
+    found: Found,
+    upstreamPermits: Sema,
+    signal?: AbortSignal,
+  ): Promise<RestFunctionSpec[] | undefined> {
+    const response = await this.withPermits(upstreamPermits, () =>
+      fetchDocument(found.url, { etag: found.etag, tls: found.tls, signal, limits: this.limits }),
+    );
+    // A failing service has not lost its document: keep the functions rather than probe and forget them.
+    if (response.status >= 500) throw new Error(`${found.url}: HTTP ${response.status}`);
+    if (response.status === 304 && found.functions) return found.functions;
+    if (response.status !== 200 || response.body === undefined) return undefined;
+    if (found.functions && sha256(response.body) === found.contentHash) {
+      found.etag = response.etag;
+      return found.functions;
+    }
+    return parseFound(found, response.body, response.etag);
+  }
+
+  private probe(
+    url: string,
+    tls: TlsOptions | undefined,
+    upstreamPermits: Sema,
+    signal: AbortSignal,
+  ): Promise<ProbeResult> {
+    return this.withPermits(upstreamPermits, async () => {
+      // Cancelled while waiting for a turn: an earlier path served a document, or discovery stopped.
+      if (signal.aborted) return { missing: true };
+      try {
+        const response = await fetchDocument(url, { tls, signal, limits: this.limits });
+        if (response.status >= 500) return { failure: `${url}: HTTP ${response.status}` };
+        if (response.redirectsTo) {
+          return {
+            missing: true,
+            note: `it redirects to ${response.redirectsTo}, and discovery does not follow redirects`,
+          };
+        }
+        const document =
+          response.status === 200 && response.body !== undefined && asApiDocument(response.body);
+        if (!document) return { missing: true };
+        return { found: { url, tls }, body: response.body as string, document, etag: response.etag };
+      } catch (error) {
+        if (error instanceof ResponseTooLarge) return { missing: true, note: error.message };
+        return { failure: `${url}: ${(error as Error).message}` };
+      }
+    });
+  }
+
+  /**
+   * Tries the candidate URLs (bounded concurrency, in parallel) and takes the first one, in list order,
+   * that serves an OpenAPI document. Throws when the service could not be reached or answered only server
+   * errors; otherwise, without a document, says why in `notes` when a path had more to say than a miss.
+   */
+  private async probeAll(
+    urls: string[],
+    tls: TlsOptions | undefined,
+    upstreamPermits: Sema,
+    signal?: AbortSignal,
+  ): Promise<Extract<ProbeResult, { found: Found }> | { notes: Array<{ url: string; note: string }> }> {
+    const controller = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+    const results = urls.map((url) => this.probe(url, tls, upstreamPermits, combined));
+    const failures: string[] = [];
+    const notes: Array<{ url: string; note: string }> = [];
+    try {
+      for (const [index, pending] of results.entries()) {
+        const result = await pending;
+        if ('found' in result) return result;
+        if ('failure' in result) failures.push(result.failure);
+        else if (result.note) notes.push({ url: urls[index], note: result.note });
+      }
+    } finally {
+      controller.abort();
+    }
+    if (failures.length === urls.length) throw new Error(`cannot reach the service: ${failures[0]}`);
+    // Paths skipped because discovery stopped say nothing: nothing is to be remembered.
+    signal?.throwIfAborted();
+    return { notes };
+  }
+
+  async discover(upstream: Upstream, ctx: DiscoveryContext): Promise<RestFunctionSpec[]> {
+    forgetDeleted(this.memories, ctx.snapshot);
+    const id = nameKey(upstream.metadata.namespace, upstream.metadata.name);
+    const paths = activeSettings(ctx.snapshot).discovery?.openApiPaths ?? DEFAULT_OPENAPI_PATHS;
+    const key = JSON.stringify([upstream.spec, upstream.metadata.labels, paths]);
+    let memory = this.memories.get(id);
+    if (memory?.key !== key) {
+      memory = { key };
+      this.memories.set(id, memory);
+    }
+    const explicit =
+      upstream.metadata.labels?.[DISCOVERY_LABEL] === 'enabled' || swaggerUrlOf(upstream) !== undefined;
+    const notFound = (): RestFunctionSpec[] => {
+      if (explicit && memory?.notFound) throw new Error(memory.notFound.message);
+      return [];
+    };
+    if (memory.notFound && memory.notFound.until > Date.now()) return notFound();
+    const upstreamPermits = new Sema(this.perUpstream);
+    if (memory.found) {
+      const functions = await this.refresh(memory.found, upstreamPermits, ctx.signal);
+      if (functions) return functions;
+      memory.found = undefined;
+    }
+    const service = serviceOf(upstream);
+    const urls = candidateUrls(upstream, service, paths);
+    const result = await this.probeAll(urls, tlsFor(urls, service), upstreamPermits, ctx.signal);
+    if (!('found' in result)) {
+      const where = urls.length === 1 ? urls[0] : `any of ${urls.length} probed paths of ${service.baseUrl}`;
+      const why = result.notes
+        .map(({ url, note }) => (urls.length === 1 ? `: ${note}` : `; ${url}: ${note}`))
+        .join('');
+      memory.notFound = {
+        until: Date.now() + NOT_FOUND_MEMORY_MS,
+        message: `no OpenAPI document at ${where}${why} (probing again in ${NOT_FOUND_MEMORY_MS / 60000} min or when the upstream changes)`,
+      };
+      return notFound();
+    }
+    memory.notFound = undefined;
+    memory.found = result.found;
+    ctx.logger.info({ upstream: id, url: result.found.url }, 'found an OpenAPI document');
+    return parseFound(result.found, result.body, result.etag, result.document);
+  }
 }
 
 /**
  * OpenAPI discovery for service upstreams (static, kube): finds the service's OpenAPI or Swagger document
  * (serviceSpec.rest.swaggerUrl, else the first of the probe paths that serves one) and turns each
  * operation into a REST function. A service without a document is remembered, not re-probed every poll;
- * a known document is re-read each poll and re-parsed only when its content changed.
+ * a known document is re-read each poll and re-parsed only when its content changed. `options` bound
+ * what a service may cost (time, bytes, requests); tests make them small.
  */
-export const openApiDiscoverer: FunctionDiscoverer = {
-  name: OPENAPI_DISCOVERER,
-  upstreamTypes: ['static', 'kube'],
-  pollIntervalKey: 'openapi',
-  cloud: false,
-  requested: (upstream) => swaggerUrlOf(upstream) !== undefined,
-  defaultPollIntervalMs: 30_000,
-  accepts: (upstream) => !(upstream.spec?.static ?? upstream.spec?.kube)?.http2,
-  discover: async (upstream, ctx) => ({
-    functions: (await discoverOpenApi(upstream, ctx)) as unknown as Array<Record<string, unknown>>,
-  }),
-};
+export function createOpenApiDiscoverer(options: OpenApiDiscoveryOptions = {}): FunctionDiscoverer {
+  const discovery = new OpenApiDiscovery(options);
+  return {
+    name: OPENAPI_DISCOVERER,
+    upstreamTypes: ['static', 'kube'],
+    pollIntervalKey: 'openapi',
+    cloud: false,
+    requested: (upstream) => swaggerUrlOf(upstream) !== undefined,
+    defaultPollIntervalMs: 30_000,
+    accepts: (upstream) => !(upstream.spec?.static ?? upstream.spec?.kube)?.http2,
+    discover: async (upstream, ctx) => ({
+      functions: (await discovery.discover(upstream, ctx)) as unknown as Array<Record<string, unknown>>,
+    }),
+  };
+}
+
+export const openApiDiscoverer = createOpenApiDiscoverer();
