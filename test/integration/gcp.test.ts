@@ -1,10 +1,9 @@
+import { serveDirectory } from '../helpers/serve-directory';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import pino from 'pino';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import { type RunningSluice } from '../../src/control-plane/sluice-server';
 import { FileDiscoveryState } from '../../src/discovery/fds/discovery-state';
-import { FileStore } from '../../src/store/file-store';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import { nodeWithRole, SotwClient, sotwResources } from '../xds/ads-client';
 import { GcfApiServer, type FunctionFixture } from '../helpers/gcf-api-server';
@@ -58,11 +57,7 @@ spec:
       routeAction: {single: {upstream: {name: gcf}, function: legacy}}
 `,
     );
-    sluice = await startSluice({
-      store: new FileStore(dir, { debounceMs: 30 }),
-      logger: pino({ level: 'silent' }),
-      xdsAddress: '127.0.0.1:0',
-      adminAddress: '127.0.0.1:0',
+    sluice = await serveDirectory(dir, {
       discoveryState: new FileDiscoveryState(dir),
     });
     client = new SotwClient(sluice.xdsPort);

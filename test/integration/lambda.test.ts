@@ -1,10 +1,9 @@
+import { serveDirectory } from '../helpers/serve-directory';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import pino from 'pino';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import { type RunningSluice } from '../../src/control-plane/sluice-server';
 import { FileDiscoveryState } from '../../src/discovery/fds/discovery-state';
-import { FileStore } from '../../src/store/file-store';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import { nodeWithRole, SotwClient, sotwResources, type SotwResponse } from '../xds/ads-client';
 import { awsUpstreamYaml } from '../helpers/aws-config';
@@ -56,11 +55,7 @@ spec: {discovery: {pollIntervals: {aws: 1s}}}
 `,
     );
     fs.writeFileSync(path.join(dir, 'vs.yaml'), virtualService('hello-world:1'));
-    sluice = await startSluice({
-      store: new FileStore(dir, { debounceMs: 30 }),
-      logger: pino({ level: 'silent' }),
-      xdsAddress: '127.0.0.1:0',
-      adminAddress: '127.0.0.1:0',
+    sluice = await serveDirectory(dir, {
       discoveryState: new FileDiscoveryState(dir),
     });
     client = new SotwClient(sluice.xdsPort);

@@ -1,11 +1,10 @@
+import { serveDirectory } from '../helpers/serve-directory';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import pino from 'pino';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import { type RunningSluice } from '../../src/control-plane/sluice-server';
 import type { Status } from '../../src/api/resource';
-import { FileStore } from '../../src/store/file-store';
 import { decodeToJson } from '../../src/xds/proto-json';
 import { messageNameOf, TYPE_URLS } from '../../src/xds/type-urls';
 import { nodeWithRole, SotwClient, type SotwResponse } from '../xds/ads-client';
@@ -89,12 +88,7 @@ describe('serve: OpenAPI operations discovered and routed live over ADS', () => 
     const specPort = await specServer.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-openapi-'));
     fs.writeFileSync(path.join(dir, 'petstore.yaml'), configYaml(specPort));
-    sluice = await startSluice({
-      store: new FileStore(dir, { debounceMs: 30 }),
-      logger: pino({ level: 'silent' }),
-      xdsAddress: '127.0.0.1:0',
-      adminAddress: '127.0.0.1:0',
-    });
+    sluice = await serveDirectory(dir, {});
     client = new SotwClient(sluice.xdsPort);
     client.send({ node: nodeWithRole('envoy-1'), typeUrl: TYPE_URLS.route, resourceNames: [ROUTES] });
   });

@@ -1,10 +1,9 @@
+import { serveDirectory } from '../helpers/serve-directory';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import pino from 'pino';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import { type RunningSluice } from '../../src/control-plane/sluice-server';
 import { FileDiscoveryState } from '../../src/discovery/fds/discovery-state';
-import { FileStore } from '../../src/store/file-store';
 import type { Json } from '../../src/translator/plugin';
 import { decodeToJson } from '../../src/xds/proto-json';
 import type { XdsResource } from '../../src/xds/resources';
@@ -139,11 +138,7 @@ describe('serve: one VirtualService routing to Cloud Functions, Azure Functions 
     await clouds.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-three-clouds-'));
     fs.writeFileSync(path.join(dir, 'gateway.yaml'), clouds.configYaml());
-    sluice = await startSluice({
-      store: new FileStore(dir, { debounceMs: 30 }),
-      logger: pino({ level: 'silent' }),
-      xdsAddress: '127.0.0.1:0',
-      adminAddress: '127.0.0.1:0',
+    sluice = await serveDirectory(dir, {
       discoveryState: new FileDiscoveryState(dir),
       // Azure's discoverer trusts the test CA.
       discoverers: clouds.discoverers(),
