@@ -73,7 +73,7 @@ export interface RecordedRequest {
   assumedRole?: string;
   status: number;
   /** Set when an injected fault answered the request. */
-  fault?: 'throttle' | 'error' | 'malformed';
+  fault?: Fault['kind'];
 }
 
 interface Identity {
@@ -124,7 +124,10 @@ type Fault =
       errorType: string;
       message: string;
     }
-  | { kind: 'malformed'; remaining: number; operation?: string; body?: string };
+  | { kind: 'malformed'; remaining: number; operation?: string; body?: string }
+  | { kind: 'stall'; remaining: number; operation?: string };
+
+type AnsweredFault = Exclude<Fault, { kind: 'stall' }>;
 
 interface Reply {
   status: number;
@@ -434,6 +437,11 @@ export class LambdaApiServer {
     this.faults.push({ kind: 'error', remaining: n, operation, status, errorType, message });
   }
 
+  /** The next `n` matching requests are never answered. */
+  stall(n: number, operation?: string): void {
+    this.faults.push({ kind: 'stall', remaining: n, operation });
+  }
+
   /** The next `n` matching requests get 200 with a body that does not parse (JSON, or XML for STS). */
   malformed(n: number, operation?: string, body?: string): void {
     this.faults.push({ kind: 'malformed', remaining: n, operation, body });
@@ -496,6 +504,11 @@ export class LambdaApiServer {
       record.assumedRole = identity.roleArn;
 
       const fault = this.takeFault(record.operation);
+      // A hung endpoint: the request is read and never answered (stop() closes the connection).
+      if (fault?.kind === 'stall') {
+        record.fault = fault.kind;
+        return;
+      }
       if (fault) {
         record.fault = fault.kind;
         reply = service === 'sts' ? stsFault(fault, requestId) : this.lambdaFault(fault);
@@ -901,7 +914,7 @@ export class LambdaApiServer {
     return lambdaModelledError(error.status, error.errorType, error.message);
   }
 
-  private lambdaFault(fault: Fault): Reply {
+  private lambdaFault(fault: AnsweredFault): Reply {
     switch (fault.kind) {
       case 'throttle': {
         const reply = lambdaModelledError(429, 'TooManyRequestsException', 'Rate exceeded', {
@@ -1177,7 +1190,7 @@ function stsError(error: ApiError, requestId: string): Reply {
   };
 }
 
-function stsFault(fault: Fault, requestId: string): Reply {
+function stsFault(fault: AnsweredFault, requestId: string): Reply {
   switch (fault.kind) {
     case 'throttle':
       return stsError(new ApiError(400, 'Throttling', 'Rate exceeded'), requestId);

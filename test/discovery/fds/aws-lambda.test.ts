@@ -1,6 +1,8 @@
 import pino from 'pino';
 import { loadSnapshot } from '../../../src/api/load';
+import { createAwsLambdaDiscoverer } from '../../../src/discovery/fds/aws-lambda';
 import { discoverTarget, discoveryTargets } from '../../../src/discovery/fds/discover-upstream';
+import type { FunctionDiscoverer } from '../../../src/discovery/fds/discoverer';
 import type { DiscoveredFunctions } from '../../../src/discovery/fds/discovered';
 import { contentsOf } from '../../helpers/translate-yaml';
 import { LambdaApiServer } from '../../helpers/lambda-api-server';
@@ -35,9 +37,13 @@ spec: {aws: {region: us-east-2, endpoint: "${endpoint}", ${aws}}}
 `;
   }
 
-  async function discover(yaml: string, previous?: DiscoveredFunctions): Promise<DiscoveredFunctions> {
+  async function discover(
+    yaml: string,
+    previous?: DiscoveredFunctions,
+    discoverers?: FunctionDiscoverer[],
+  ): Promise<DiscoveredFunctions> {
     const { snapshot } = loadSnapshot(contentsOf(yaml));
-    const [target] = discoveryTargets(snapshot);
+    const [target] = discoveryTargets(snapshot, discoverers);
     expect(target?.id).toBe('default/aws-east');
     return discoverTarget(target, snapshot, previous, logger);
   }
@@ -112,6 +118,17 @@ spec: {aws: {region: us-east-2, endpoint: "${endpoint}", ${aws}}}
     const garbled = await discover(config('secretRef: {name: aws-creds}'), first);
     expect(garbled.error).toMatch(/Deserialization error/);
     expect(garbled.functions).toEqual(first.functions);
+  });
+
+  it('gives up on a hung endpoint after the request timeout and keeps the last known functions', async () => {
+    server.addFunction('hello-world');
+    const first = await discover(config('secretRef: {name: aws-creds}'));
+    server.stall(10, 'ListFunctions');
+    const impatient = [createAwsLambdaDiscoverer({ requestTimeoutMs: 200 })];
+    const hung = await discover(config('secretRef: {name: aws-creds}'), first, impatient);
+    expect(hung.error).toMatch(/TimeoutError: .*200 ms/);
+    expect(hung.functions).toEqual(first.functions);
+    expect(server.requests.filter((request) => request.fault === 'stall').length).toBeGreaterThan(1);
   });
 
   it('names the secret problem, and reports a wrong secret key as AWS does', async () => {

@@ -16,12 +16,33 @@ import type { DiscoveryContext, FunctionDiscoverer } from '../discoverer';
 const PER_FUNCTION_CONCURRENCY = 4;
 /** The SDK's standard retry strategy backs off exponentially on throttling (429) and 5xx. */
 const MAX_ATTEMPTS = 6;
+/** The SDK waits forever by default: a hung endpoint would stall `sluice discover` and this upstream's polls. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface AwsLambdaDiscoveryOptions {
+  /** Per HTTP request (each attempt), connection included. */
+  requestTimeoutMs?: number;
+}
+
+type HttpOptions = Pick<LambdaClientConfig, 'maxAttempts' | 'requestHandler'>;
+
+function httpOptionsOf(requestTimeoutMs: number): HttpOptions {
+  return {
+    maxAttempts: MAX_ATTEMPTS,
+    requestHandler: {
+      connectionTimeout: requestTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  };
+}
 
 /** Static credentials from the secret, an STS role on top of them (or of the default chain), or undefined: the SDK's default chain. */
 function credentialsFor(
   upstream: Upstream,
   spec: AwsUpstreamSpec,
   ctx: DiscoveryContext,
+  http: HttpOptions,
 ): LambdaClientConfig['credentials'] {
   let base: AwsCredentials | undefined;
   if (spec.secretRef) {
@@ -40,7 +61,7 @@ function credentialsFor(
     clientConfig: {
       region: spec.region,
       ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
-      maxAttempts: MAX_ATTEMPTS,
+      ...http,
     },
   });
 }
@@ -89,37 +110,42 @@ function describeError(error: unknown): string {
  * chain (environment, shared profile, web identity / IRSA, container and instance metadata); `roleArn`
  * is assumed through STS on top of either.
  */
-export const awsLambdaDiscoverer: FunctionDiscoverer = {
-  name: 'aws-lambda',
-  upstreamTypes: ['aws'],
-  pollIntervalKey: 'aws',
-  cloud: true,
-  defaultPollIntervalMs: 60_000,
-  async discover(upstream, ctx) {
-    const spec = upstream.spec?.aws as AwsUpstreamSpec;
-    const client = new LambdaClient({
-      region: spec.region,
-      maxAttempts: MAX_ATTEMPTS,
-      ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
-      credentials: credentialsFor(upstream, spec, ctx),
-    });
-    try {
-      const functions: FunctionConfiguration[] = [];
-      for await (const page of paginateListFunctions({ client }, {}, { abortSignal: ctx.signal })) {
-        functions.push(...(page.Functions ?? []).filter((fn) => fn.FunctionName && fn.FunctionArn));
+export function createAwsLambdaDiscoverer(options: AwsLambdaDiscoveryOptions = {}): FunctionDiscoverer {
+  const http = httpOptionsOf(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  return {
+    name: 'aws-lambda',
+    upstreamTypes: ['aws'],
+    pollIntervalKey: 'aws',
+    cloud: true,
+    defaultPollIntervalMs: 60_000,
+    async discover(upstream, ctx) {
+      const spec = upstream.spec?.aws as AwsUpstreamSpec;
+      const client = new LambdaClient({
+        region: spec.region,
+        ...http,
+        ...(spec.endpoint ? { endpoint: spec.endpoint } : {}),
+        credentials: credentialsFor(upstream, spec, ctx, http),
+      });
+      try {
+        const functions: FunctionConfiguration[] = [];
+        for await (const page of paginateListFunctions({ client }, {}, { abortSignal: ctx.signal })) {
+          functions.push(...(page.Functions ?? []).filter((fn) => fn.FunctionName && fn.FunctionArn));
+        }
+        const permits = new Sema(PER_FUNCTION_CONCURRENCY);
+        const perFunction = await Promise.all(
+          functions.map((fn) => withPermit(permits, () => functionsOf(client, fn, ctx.signal))),
+        );
+        const sorted = perFunction
+          .flat()
+          .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string));
+        return { functions: sorted as unknown as Array<Record<string, unknown>> };
+      } catch (error) {
+        throw new Error(describeError(error));
+      } finally {
+        client.destroy();
       }
-      const permits = new Sema(PER_FUNCTION_CONCURRENCY);
-      const perFunction = await Promise.all(
-        functions.map((fn) => withPermit(permits, () => functionsOf(client, fn, ctx.signal))),
-      );
-      const sorted = perFunction
-        .flat()
-        .sort((a, b) => (a.logicalName as string).localeCompare(b.logicalName as string));
-      return { functions: sorted as unknown as Array<Record<string, unknown>> };
-    } catch (error) {
-      throw new Error(describeError(error));
-    } finally {
-      client.destroy();
-    }
-  },
-};
+    },
+  };
+}
+
+export const awsLambdaDiscoverer = createAwsLambdaDiscoverer();
