@@ -3,8 +3,6 @@
  * by a forked client process (ads-clients.ts), one route changed with the real pipeline, and the time
  * from `cache.setSnapshot` to each stream receiving the new version.
  */
-import { fork, type ChildProcess } from 'child_process';
-import * as path from 'path';
 import pino from 'pino';
 import { Metrics } from '../src/admin/metrics';
 import { AdsServer } from '../src/xds/ads-server';
@@ -13,7 +11,8 @@ import type { XdsResource, XdsSnapshot } from '../src/xds/resources';
 import { SnapshotCache } from '../src/xds/snapshot-cache';
 import { TYPE_URLS, type TypeUrl } from '../src/xds/type-urls';
 import type { Logger } from '../src/logger';
-import type { ClientCommand, ClientEvent } from './ads-clients';
+import { AdsFleet } from './ads-fleet';
+import { waitFor } from './child-ipc';
 import { generateContents, withChangedRoute, type GenOptions } from './gen';
 import { runPipeline, type StageTimes } from './pipeline';
 import { percentile, progress } from './stats';
@@ -84,67 +83,6 @@ function freshCopy(snapshot: XdsSnapshot, memo: Map<XdsResource, XdsResource>): 
   return out;
 }
 
-class ClientProcess {
-  private readonly child: ChildProcess;
-  private readonly waiting: Array<{ ev: ClientEvent['ev']; resolve: (e: ClientEvent) => void }> = [];
-  private readonly queued: ClientEvent[] = [];
-  exited = false;
-
-  constructor() {
-    this.child = fork(path.join(__dirname, 'ads-clients.js'), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child.on('message', (event: ClientEvent) => {
-      const i = this.waiting.findIndex((w) => w.ev === event.ev);
-      if (i >= 0) this.waiting.splice(i, 1)[0].resolve(event);
-      else this.queued.push(event);
-    });
-    this.child.on('exit', () => {
-      this.exited = true;
-    });
-  }
-
-  send(command: ClientCommand): void {
-    if (!this.exited) this.child.send(command);
-  }
-
-  next<E extends ClientEvent['ev']>(ev: E, timeoutMs: number): Promise<Extract<ClientEvent, { ev: E }>> {
-    const i = this.queued.findIndex((e) => e.ev === ev);
-    if (i >= 0) return Promise.resolve(this.queued.splice(i, 1)[0] as Extract<ClientEvent, { ev: E }>);
-    return new Promise((resolve, reject) => {
-      const entry = {
-        ev,
-        resolve: (e: ClientEvent) => {
-          clearTimeout(timer);
-          resolve(e as Extract<ClientEvent, { ev: E }>);
-        },
-      };
-      const timer = setTimeout(() => {
-        const at = this.waiting.indexOf(entry);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(new Error(`client process: no '${ev}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.push(entry);
-    });
-  }
-
-  kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
-  }
-}
-
-function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const tick = () => {
-      if (condition()) resolve(true);
-      else if (Date.now() - started > timeoutMs) resolve(false);
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
-
 async function runClients(
   clients: number,
   snapshots: readonly XdsSnapshot[],
@@ -168,7 +106,7 @@ async function runClients(
     acks++;
   });
   cache.setSnapshot(KEY, fresh[0]);
-  const client = new ClientProcess();
+  const fleet = new AdsFleet();
   const run: PushRun = {
     clients,
     sotw,
@@ -196,8 +134,7 @@ async function runClients(
   const sotwLat: number[] = [];
   const deltaLat: number[] = [];
   try {
-    client.send({
-      cmd: 'open',
+    const ready = await fleet.open({
       address: `127.0.0.1:${port}`,
       sotw,
       delta,
@@ -207,7 +144,6 @@ async function runClients(
       role: KEY,
       timeoutMs: 90_000,
     });
-    const ready = await client.next('ready', 120_000);
     run.initialSyncMs = ready.elapsedMs;
     run.deltaInitialResources = ready.deltaResources;
     if (!ready.ok)
@@ -217,14 +153,16 @@ async function runClients(
     progress(`  ${clients} streams (${sotw} SotW, ${delta} delta) synced in ${ready.elapsedMs} ms`);
     for (let seq = 1; seq < fresh.length; seq++) {
       acks = 0;
-      client.send({ cmd: 'arm', seq, timeoutMs: 30_000 });
-      await client.next('armed', 10_000);
-      const t0 = process.hrtime.bigint();
-      cache.setSnapshot(KEY, fresh[seq]);
-      const t1 = process.hrtime.bigint();
-      run.setSnapshotMs.push(Number(t1 - t0) / 1e6);
-      const arrivals = await client.next('arrivals', 40_000);
-      const lat = arrivals.arrivals.map((a) => (a === '' ? NaN : Number(BigInt(a) - t0) / 1e6));
+      const { latencies: lat, arrivals } = await fleet.measure(
+        seq,
+        () => {
+          const t0 = process.hrtime.bigint();
+          cache.setSnapshot(KEY, fresh[seq]);
+          run.setSnapshotMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          return t0;
+        },
+        30_000,
+      );
       run.latencies.push(lat);
       lat.forEach((l, i) => {
         if (Number.isNaN(l)) run.missing++;
@@ -255,15 +193,7 @@ async function runClients(
     run.max = all.length ? Math.max(...all) : NaN;
     run.sotwP99 = percentile(sotwLat, 99);
     run.deltaP99 = percentile(deltaLat, 99);
-    client.send({ cmd: 'close' });
-    try {
-      const closed = await client.next('closed', 10_000);
-      run.streamErrors = closed.errors;
-    } catch {
-      // reported below by the kill
-    }
-    await waitFor(() => client.exited, 3_000);
-    client.kill();
+    run.streamErrors = (await fleet.close()) ?? run.streamErrors;
     offAck();
     await server.stop();
   }

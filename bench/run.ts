@@ -1,9 +1,13 @@
 /**
  * `npm run bench`: translation time and memory vs size, the protobufjs encode floor, incremental
  * re-translation, xDS push latency vs connected streams, function discovery (AWS Lambda, OpenAPI, gRPC
- * reflection) with translation of routes to the discovered functions, and push to proxyless gRPC clients.
+ * reflection) with translation of routes to the discovered functions, push to proxyless gRPC clients,
+ * and the Kubernetes store at 10,000 Services (start, memory, endpoint push).
  * Writes BENCHMARKS.md at the repo root.
  * Progress goes to stderr.
+ *
+ * `node dist/bench/run.js --only kube` runs only the Kubernetes section and prints its markdown on
+ * stdout, leaving BENCHMARKS.md alone (after `npm run build`).
  */
 import { fork } from 'child_process';
 import * as fs from 'fs';
@@ -11,10 +15,12 @@ import * as os from 'os';
 import * as path from 'path';
 import type { GenOptions } from './gen';
 import { grpcSection, runGrpcBench } from './grpc';
+import { runKubeBench } from './kube';
+import { kubePushTargetRow, kubeSection } from './kube-report';
 import { lambdaSection, runLambdaBench } from './lambda';
 import { openApiSection, runOpenApiBench } from './openapi';
 import { runPushBench, type PushSummary } from './push';
-import { mb, median, ms, progress, ratio, table } from './stats';
+import { LATENCY_HEADERS, mb, median, ms, progress, ratio, table } from './stats';
 import type { TranslateJob, TranslateResult } from './translate-child';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -332,12 +338,7 @@ function pushSection(pushes: PushSummary[], errors: string[]): string {
           'changes',
           'initial sync',
           'setSnapshot call (median)',
-          'p50',
-          'p99',
-          'max',
-          'SotW p99',
-          'delta p99',
-          'missing',
+          ...LATENCY_HEADERS,
           'status',
         ],
         push.runs.map((r) => [
@@ -502,10 +503,24 @@ function interpretation(results: TranslateResult[], pushes: PushSummary[]): stri
   return out.join('\n');
 }
 
+/** `--only SECTION`: the sections that can run alone, each printing its markdown on stdout. */
+const ALONE: Record<string, () => Promise<string>> = {
+  kube: async () => kubeSection(await runKubeBench()),
+};
+
 async function main(): Promise<void> {
   const started = Date.now();
   const loadAtStart = os.loadavg();
   progress(`start: ${os.cpus().length} CPUs, node ${process.version}`);
+  const onlyAt = process.argv.indexOf('--only');
+  if (onlyAt >= 0) {
+    const name = process.argv[onlyAt + 1] ?? '';
+    const section = ALONE[name];
+    if (!section) throw new Error(`--only ${name}: give one of ${Object.keys(ALONE).join(', ')}`);
+    process.stdout.write(`${await section()}\n`);
+    progress(`done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return;
+  }
   const jobs: Array<{ job: TranslateJob; timeoutMs: number }> = [
     {
       job: { label: '100 (1 RC)', gen: { n: 100 }, reps: 15, floor: false, incrementalReps: 0 },
@@ -578,6 +593,7 @@ async function main(): Promise<void> {
   const lambda = await runLambdaBench();
   const openapi = await runOpenApiBench();
   const grpc = await runGrpcBench();
+  const kube = await runKubeBench();
 
   const cpus = os.cpus();
   const header = [
@@ -651,6 +667,7 @@ async function main(): Promise<void> {
       'not measured',
       '**NOT measured**',
     ]);
+  summary.push(kubePushTargetRow(kube));
   header.push(table(['target', 'measured', 'result'], summary));
 
   const doc = [
@@ -664,6 +681,7 @@ async function main(): Promise<void> {
     ),
     openApiSection(openapi, r10k),
     grpcSection(grpc, r10k),
+    kubeSection(kube),
     interpretation(results, pushes),
     '',
   ].join('\n\n');

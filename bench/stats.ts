@@ -38,3 +38,6 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly s
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** Columns of a push latency table: pooled percentiles, the p99 of each protocol, streams never reached. */
+export const LATENCY_HEADERS: readonly string[] = ['p50', 'p99', 'max', 'SotW p99', 'delta p99', 'missing'];
