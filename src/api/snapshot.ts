@@ -31,6 +31,8 @@ export interface ServiceEndpoint {
   portName: string;
   /** The slice's `conditions.ready`; unset counts as ready, as Kubernetes says. */
   ready: boolean;
+  /** The labels of the Pod it stands for (its `targetRef`); absent for no Pod, or one not known yet. */
+  podLabels?: Readonly<Record<string, string>>;
 }
 
 export interface ServiceEndpoints {

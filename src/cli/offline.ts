@@ -35,21 +35,25 @@ export async function translateDirectory(configDir: string): Promise<OfflineResu
   try {
     const discovered = await new FileDiscoveryState(configDir).load();
     const { loaded, translation, snapshots } = translateOnce(await store.load(), discovered);
-    const reports: ResourceReportRow[] = [
-      ...loaded.fileProblems.map((problem) => ({
-        kind: 'File',
-        namespace: '',
-        name: problem.file,
-        state: 'Rejected',
-        reasons: [problem.message],
-      })),
-      ...translation.reports.all().map((report) => {
-        const status = statusOf(report);
-        return { ...report.key, state: status.state, reasons: status.reasons ?? [] };
-      }),
-    ];
-    return { loaded, translation, snapshots, reports };
+    return { loaded, translation, snapshots, reports: reportRows({ loaded, translation }) };
   } finally {
     await store.close();
   }
+}
+
+/** A row per broken file and per resource, with the state and reasons translation gave it. */
+export function reportRows({ loaded, translation }: Omit<OneTranslation, 'snapshots'>): ResourceReportRow[] {
+  return [
+    ...loaded.fileProblems.map((problem) => ({
+      kind: 'File',
+      namespace: '',
+      name: problem.file,
+      state: 'Rejected',
+      reasons: [problem.message],
+    })),
+    ...translation.reports.all().map((report) => {
+      const status = statusOf(report);
+      return { ...report.key, state: status.state, reasons: status.reasons ?? [] };
+    }),
+  ];
 }

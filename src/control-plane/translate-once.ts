@@ -1,4 +1,5 @@
 import { loadSnapshot, type LoadedSnapshot } from '../api/load';
+import type { ServiceEndpointsMap } from '../api/snapshot';
 import type { DiscoveredMap } from '../discovery/fds/discovered';
 import type { StoreContents } from '../store/store';
 import { translate, type Translation } from '../translator/translate';
@@ -16,9 +17,11 @@ export interface OneTranslation {
 export function translateOnce(
   contents: StoreContents,
   discovered: DiscoveredMap = new Map(),
+  endpoints?: ServiceEndpointsMap,
 ): OneTranslation {
   const loaded = loadSnapshot(contents, new Map(), discovered);
-  const translation = translate(loaded.snapshot, loaded.reports);
+  // As the control plane does: Service endpoints (Kubernetes) are not the store's, they join here.
+  const translation = translate({ ...loaded.snapshot, endpoints }, loaded.reports);
   const snapshots = buildXdsSnapshots(
     translation.envoy,
     new ResourceEncoder(),

@@ -11,11 +11,11 @@ export type { KubeObject };
  * A loopback Kubernetes API server for tests: the part of the REST API that Sluice's Kubernetes store
  * (and later Service discovery and leader election) uses, with the semantics of the real one:
  * - resources: the sluice.dev/v1 CRDs (upstreams, virtualservices, routetables, gateways, settings, each
- *   with a status subresource and metadata.generation), core v1 secrets and services,
- *   discovery.k8s.io/v1 endpointslices and coordination.k8s.io/v1 leases; namespaced and
+ *   with a status subresource and metadata.generation), core v1 secrets, services and pods,
+ *   discovery.k8s.io/v1 endpointslices, coordination.k8s.io/v1 leases and apps/v1 deployments; namespaced and
  *   all-namespaces paths; core v1 namespaces (cluster-scoped: list and watch only, written through
  *   `put`); discovery documents (`/api/v1`, `/apis/GROUP/VERSION`);
- * - list (labelSelector, limit + continue served from a snapshot), watch (`?watch=true`, from a
+ * - list (labelSelector, fieldSelector, limit + continue served from a snapshot), watch (`?watch=true`, from a
  *   resourceVersion, ADDED/MODIFIED/DELETED and BOOKMARK events as newline-delimited JSON, objects
  *   entering or leaving a label selector seen as ADDED/DELETED), get, create, update (PUT), JSON merge
  *   patch, delete (with preconditions), and PUT/PATCH of `/status`, which change only the status;
@@ -89,12 +89,28 @@ const SERVED_TYPES: readonly ServedType[] = [
     generation: false,
   },
   {
+    group: '',
+    version: 'v1',
+    plural: 'pods',
+    kind: 'Pod',
+    statusSubresource: true,
+    generation: false,
+  },
+  {
     group: 'coordination.k8s.io',
     version: 'v1',
     plural: 'leases',
     kind: 'Lease',
     statusSubresource: false,
     generation: false,
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'deployments',
+    kind: 'Deployment',
+    statusSubresource: true,
+    generation: true,
   },
   {
     group: '',
@@ -504,7 +520,7 @@ export class KubeApiServer {
       snapshot = found;
       offset = Number(start);
     } else {
-      const selector = parseSelector(query.labelSelector);
+      const selector = selectorOf(query);
       const items = [...this.objects.get(type)!.values()]
         .filter((object) => inNamespace(object, namespace) && selector(object))
         .sort((a, b) => objectKey(a).localeCompare(objectKey(b)));
@@ -545,7 +561,7 @@ export class KubeApiServer {
     const watch: OpenWatch = {
       type,
       namespace,
-      selector: parseSelector(query.labelSelector),
+      selector: selectorOf(query),
       bookmarks: query.allowWatchBookmarks === 'true',
       response,
       held: [],
@@ -738,6 +754,31 @@ export class KubeApiServer {
 // Helpers
 
 type LabelSelector = (object: KubeObject) => boolean;
+
+/** A list's or watch's `labelSelector` and `fieldSelector` together. */
+function selectorOf(query: Record<string, string>): LabelSelector {
+  const labels = parseSelector(query.labelSelector);
+  const fields = parseFieldSelector(query.fieldSelector);
+  return (object) => labels(object) && fields(object);
+}
+
+const FIELD_REQUIREMENT = /^([\w.]+)\s*(==|=|!=)\s*(.*)$/;
+
+/** Field selectors `field=value`, `field==value`, `field!=value`, comma-separated, on dotted paths (`type`, `metadata.name`). */
+function parseFieldSelector(text: string | undefined): LabelSelector {
+  const requirements = (text ? text.split(',') : []).map((part) => {
+    const match = FIELD_REQUIREMENT.exec(part.trim());
+    if (!match) throw new ApiError(400, 'BadRequest', `invalid field selector: ${part}`);
+    const [, path, operator, value] = match;
+    return { path: path.split('.'), negated: operator === '!=', value };
+  });
+  const fieldOf = (object: KubeObject, path: string[]): string =>
+    String(
+      path.reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], object) ?? '',
+    );
+  return (object) =>
+    requirements.every(({ path, negated, value }) => (fieldOf(object, path) === value) !== negated);
+}
 
 /** Equality-based selectors: `a`, `!a`, `a=b`, `a==b`, `a!=b`, comma-separated. */
 function parseSelector(text: string | undefined): LabelSelector {

@@ -1,6 +1,6 @@
 import type { KubeObject } from '../../src/store/kube/kube-client';
 
-/** Core Services, EndpointSlices and Namespaces as the API server holds them, for the loopback server. */
+/** Core Services, EndpointSlices, Pods and Namespaces as the API server holds them, for the loopback server. */
 
 export interface ServicePortSpec {
   port: number;
@@ -26,6 +26,8 @@ export function service(
 export interface SliceEndpoint {
   address: string;
   ready?: boolean;
+  /** The Pod it stands for (`targetRef`, in the slice's namespace). */
+  pod?: string;
 }
 
 /** An EndpointSlice of `serviceName`, as the EndpointSlice controller writes one. */
@@ -42,13 +44,28 @@ export function endpointSlice(
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
     addressType,
     ports: ports.map((port) => ({ protocol: 'TCP', ...port })),
-    endpoints: endpoints.map(({ address, ready = true }) => ({
+    endpoints: endpoints.map(({ address, ready = true, pod }) => ({
       addresses: [address],
       conditions: { ready, serving: ready, terminating: false },
+      ...(pod ? { targetRef: { kind: 'Pod', namespace, name: pod } } : {}),
     })),
   };
 }
 
 export function namespace(name: string, labels?: Record<string, string>): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(labels ? { labels } : {}) } };
+}
+
+export function pod(
+  name: string,
+  labels: Record<string, string>,
+  { namespace = 'default' }: { namespace?: string } = {},
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: { containers: [{ name: 'app', image: 'example/app:1' }] },
+    status: { phase: 'Running' },
+  };
 }

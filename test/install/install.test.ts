@@ -174,10 +174,10 @@ describe('install/', () => {
         ...triples(
           'sluice.dev',
           plurals.map((plural) => `${plural}/status`),
-          ['update', 'patch'],
+          ['update'],
         ),
-        ...triples('sluice.dev', ['upstreams'], ['create', 'update', 'patch', 'delete']),
-        ...triples('', ['services', 'secrets', 'namespaces'], ['get', 'list', 'watch']),
+        ...triples('sluice.dev', ['upstreams'], ['create', 'update', 'delete']),
+        ...triples('', ['services', 'secrets', 'namespaces', 'pods'], ['get', 'list', 'watch']),
         ...triples('discovery.k8s.io', ['endpointslices'], ['get', 'list', 'watch']),
       ].sort(),
     );

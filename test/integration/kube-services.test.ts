@@ -5,7 +5,7 @@ import type { ServiceDiscovery } from '../../src/store/kube/service-discovery';
 import { storeWithServices } from '../../src/store/kube/store-with-services';
 import { TYPE_URLS } from '../../src/xds/type-urls';
 import { KubeApiServer } from '../helpers/kube-api-server';
-import { endpointSlice, service } from '../helpers/kube-services';
+import { endpointSlice, pod, service } from '../helpers/kube-services';
 import { waitFor } from '../helpers/wait';
 import { nodeWithRole, SotwClient, sotwResources, type SotwResponse } from '../xds/ads-client';
 
@@ -165,6 +165,41 @@ describe('Service discovery and EndpointSlices over ADS', () => {
     expect(types.at(-1)).toBe(TYPE_URLS.route);
     expect(new Set(types.slice(0, -1))).toEqual(new Set([TYPE_URLS.endpoint]));
     expect(endpointsServed()).toEqual(['10.1.0.1:3000', '10.1.0.2:3000', '10.1.0.3:3000']);
+  });
+
+  it('follows an Upstream selector as Pods are relabelled, re-sending only the ClusterLoadAssignment', async () => {
+    await until('the first endpoints and the route to them', () =>
+      endpointsServed()?.length && routedToCluster() ? true : undefined,
+    );
+    const discovered = server.object('upstreams', 'default', UPSTREAM)!;
+    server.put(pod('petstore-1', { version: 'v1' }));
+    server.put(pod('petstore-2', { version: 'v2' }));
+    server.put(
+      endpointSlice(
+        'petstore',
+        'petstore-a',
+        [{ name: 'http', port: 3000 }],
+        [
+          { address: '10.1.0.1', pod: 'petstore-1' },
+          { address: '10.1.0.2', pod: 'petstore-2' },
+        ],
+      ),
+    );
+    const kube = (discovered.spec as { kube: object }).kube;
+    server.put({ ...discovered, spec: { kube: { ...kube, selector: { version: 'v2' } } } });
+    await until('the selected Pod', () => (endpointsServed()?.join() === '10.1.0.2:3000' ? true : undefined));
+    const before = client.received.length;
+
+    server.put(pod('petstore-1', { version: 'v2' }));
+    await until('both Pods', () => (endpointsServed()?.length === 2 ? true : undefined));
+    server.put(pod('petstore-2', { version: 'v1' }));
+    await until('the other Pod', () => (endpointsServed()?.join() === '10.1.0.1:3000' ? true : undefined));
+    server.put(virtualService('pets.example.com'));
+    await until('the new domain', () => (domainsServed()?.includes('pets.example.com') ? true : undefined));
+
+    const types = client.received.slice(before).map((response) => response.typeUrl);
+    expect(types.at(-1)).toBe(TYPE_URLS.route);
+    expect(new Set(types.slice(0, -1))).toEqual(new Set([TYPE_URLS.endpoint]));
   });
 
   it('removes the cluster when the Service is deleted', async () => {

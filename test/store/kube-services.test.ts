@@ -2,11 +2,13 @@ import pino from 'pino';
 import type { ServiceEndpointsMap } from '../../src/api/snapshot';
 import { KubeClient } from '../../src/store/kube/kube-client';
 import type { KubeStore } from '../../src/store/kube/kube-store';
+import { PodLabels } from '../../src/store/kube/pod-labels';
 import type { ServiceDiscovery } from '../../src/store/kube/service-discovery';
 import { KubeServiceEndpoints } from '../../src/store/kube/service-endpoints';
 import { storeWithServices } from '../../src/store/kube/store-with-services';
 import { KubeApiServer } from '../helpers/kube-api-server';
-import { endpointSlice, namespace, service } from '../helpers/kube-services';
+import { loopbackCluster } from '../helpers/kube-cluster';
+import { endpointSlice, namespace, pod, service } from '../helpers/kube-services';
 import { waitFor } from '../helpers/wait';
 
 const silent = pino({ level: 'silent' });
@@ -94,6 +96,91 @@ describe('KubeServiceEndpoints against the loopback API server', () => {
     server.remove('services', 'default', 'petstore');
     await waitFor('the Service gone', () => (notified.at(-1)?.has('default/petstore') ? undefined : true));
     expect(notified.at(-1)?.get('default/reviews')).toBe(first.get('default/reviews'));
+  });
+
+  it("gives each endpoint its Pod's labels, and follows relabels and late Pods per Service", async () => {
+    server.put(service('petstore', [{ port: 8080 }]));
+    server.put(service('reviews', [{ port: 80 }]));
+    server.put(pod('petstore-1', { app: 'petstore', version: 'v1' }));
+    server.put(pod('petstore-2', { app: 'petstore', version: 'v2' }));
+    server.put(
+      endpointSlice(
+        'petstore',
+        'petstore-a',
+        [{ port: 3000 }],
+        [
+          { address: '10.1.0.1', pod: 'petstore-1' },
+          { address: '10.1.0.2', pod: 'petstore-2' },
+          { address: '10.1.0.3' },
+          { address: '10.1.0.4', pod: 'petstore-late' },
+        ],
+      ),
+    );
+    server.put(endpointSlice('reviews', 'reviews-a', [{ port: 9080 }], [{ address: '10.2.0.1' }]));
+    endpoints.start();
+    await endpoints.whenSynced();
+
+    const first = endpoints.current();
+    const labelsOf = (map: ServiceEndpointsMap) =>
+      map.get('default/petstore')?.endpoints.map(({ address, podLabels }) => [address, podLabels]);
+    // No targetRef, or a Pod not known yet: no labels.
+    expect(labelsOf(first)).toEqual([
+      ['10.1.0.1', { app: 'petstore', version: 'v1' }],
+      ['10.1.0.2', { app: 'petstore', version: 'v2' }],
+      ['10.1.0.3', undefined],
+      ['10.1.0.4', undefined],
+    ]);
+
+    const notified: ServiceEndpointsMap[] = [];
+    endpoints.watch((map) => notified.push(map));
+    server.put(pod('petstore-2', { app: 'petstore', version: 'v1' }));
+    const relabelled = await waitFor('the relabel', () =>
+      notified.find((map) => map.get('default/petstore')?.endpoints[1].podLabels?.version === 'v1'),
+    );
+    expect(relabelled.get('default/reviews')).toBe(first.get('default/reviews'));
+
+    server.put(pod('petstore-late', { app: 'petstore', version: 'v3' }));
+    const late = await waitFor('the late Pod', () =>
+      notified.find((map) => map.get('default/petstore')?.endpoints[3].podLabels?.version === 'v3'),
+    );
+    expect(labelsOf(late)?.[3]).toEqual(['10.1.0.4', { app: 'petstore', version: 'v3' }]);
+
+    server.remove('pods', 'default', 'petstore-1');
+    const gone = await waitFor('the deleted Pod', () =>
+      notified.find((map) => map.get('default/petstore')?.endpoints[0].podLabels === undefined),
+    );
+    expect(gone.get('default/reviews')).toBe(first.get('default/reviews'));
+  });
+});
+
+describe('PodLabels against the loopback API server', () => {
+  const cluster = loopbackCluster();
+
+  it('keeps the labels of each Pod, and tells of new labels but not of status changes', async () => {
+    const { server, client } = cluster;
+    const pods = new PodLabels({ client, logger: silent, backoff: FAST_RETRIES });
+    server.put(pod('petstore-1', { app: 'petstore' }, { namespace: 'shop' }));
+    pods.start();
+    await pods.whenSynced();
+    expect(pods.get('shop', 'petstore-1')).toEqual({ app: 'petstore' });
+    expect(pods.get('shop', 'petstore-2')).toBeUndefined();
+
+    const changed: string[] = [];
+    pods.onChange((name) => changed.push(name));
+    server.putStatus('pods', 'shop', 'petstore-1', { phase: 'Running', podIP: '10.1.0.1' });
+    server.put(pod('petstore-1', { app: 'petstore', version: 'v2' }, { namespace: 'shop' }));
+    // One watch delivers in order: once the relabel is seen, so was the status change.
+    await waitFor('the relabel', () => (changed.length > 0 ? true : undefined));
+    expect(changed).toEqual(['shop/petstore-1']);
+    expect(pods.get('shop', 'petstore-1')).toEqual({ app: 'petstore', version: 'v2' });
+
+    server.put(pod('petstore-2', {}, { namespace: 'shop' }));
+    server.remove('pods', 'shop', 'petstore-1');
+    await waitFor('the deletion', () => (changed.length === 3 ? true : undefined));
+    expect(changed).toEqual(['shop/petstore-1', 'shop/petstore-2', 'shop/petstore-1']);
+    expect(pods.get('shop', 'petstore-2')).toEqual({});
+    expect(pods.get('shop', 'petstore-1')).toBeUndefined();
+    pods.stop();
   });
 });
 

@@ -40,10 +40,10 @@ function coreSecret(name: string, data: Record<string, string>, labels?: Record<
   };
 }
 
-/** The store has listed, and has a watch open for each of its six kinds. */
+/** The store has listed, and has a watch open for each of its six kinds (two for Secrets). */
 async function watching(store: KubeStore, server: KubeApiServer): Promise<void> {
   await store.load();
-  await waitFor('six open watches', () => (server.openWatches() === 6 ? true : undefined));
+  await waitFor('seven open watches', () => (server.openWatches() === 7 ? true : undefined));
 }
 
 const ids = (contents: StoreContents) => contents.resources.map(({ resource }) => keyString(keyOf(resource)));
@@ -144,9 +144,16 @@ describe('KubeStore against the loopback API server', () => {
     expect(
       server.requestsMatching({ verb: 'list', resource: 'upstreams' }).map((r) => r.query.continue),
     ).toEqual([undefined, expect.any(String)]);
-    // Only labelled Secrets are asked for.
-    expect(server.requestsMatching({ verb: 'list', resource: 'secrets' })[0].query.labelSelector).toBe(
-      'sluice.dev/secret-type',
+    // Only Sluice Secrets are asked for: labelled ones, and unlabelled kubernetes.io/tls ones.
+    const secretSelectors = server
+      .requestsMatching({ verb: 'list', resource: 'secrets' })
+      .map(({ query }) => [query.labelSelector, query.fieldSelector]);
+    expect(secretSelectors).toHaveLength(2);
+    expect(secretSelectors).toEqual(
+      expect.arrayContaining([
+        ['sluice.dev/secret-type', undefined],
+        ['!sluice.dev/secret-type', 'type=kubernetes.io/tls'],
+      ]),
     );
   });
 
@@ -352,7 +359,7 @@ describe('KubeStore against the loopback API server', () => {
     const versionBefore = server.resourceVersion;
     server.failNext({ verb: 'watch', resource: 'upstreams' }, { code: 503, reason: 'ServiceUnavailable' }, 2);
 
-    expect(server.dropWatches()).toBe(6);
+    expect(server.dropWatches()).toBe(7);
     server.put(upstream('reviews'));
 
     await watcher.until('reviews after the reconnect', (contents) =>
@@ -408,7 +415,7 @@ describe('KubeStore against the loopback API server', () => {
       ids(await store.load()).includes('Upstream/default/petstore') ? true : undefined,
     );
     const bookmark = server.resourceVersion;
-    expect(server.sendBookmarks()).toBe(6);
+    expect(server.sendBookmarks()).toBe(7);
     server.compact();
     server.endWatches();
 
@@ -446,18 +453,21 @@ describe('KubeStore against the loopback API server', () => {
 
 describe('Informer', () => {
   const cluster = loopbackCluster();
-
-  it('reports exactly what changed during a relist, once', async () => {
-    const { server, client } = cluster;
-    server.put(upstream('kept'));
-    server.put(upstream('changed'));
-    server.put(upstream('removed'));
-    const informer = new Informer<KubeObject>({
-      client,
+  const upstreamInformer = (keep?: (object: KubeObject) => KubeObject) =>
+    new Informer<KubeObject>({
+      client: cluster.client,
       type: SLUICE_CRDS.Upstream,
       logger: silent,
       backoff: FAST_RETRIES,
+      keep,
     });
+
+  it('reports exactly what changed during a relist, once', async () => {
+    const { server } = cluster;
+    server.put(upstream('kept'));
+    server.put(upstream('changed'));
+    server.put(upstream('removed'));
+    const informer = upstreamInformer();
     const events: Array<[InformerEventType, string]> = [];
     informer.on((event, object) => events.push([event, object.metadata.name]));
     informer.start();
@@ -487,6 +497,30 @@ describe('Informer', () => {
         .map((object) => object.metadata.name)
         .sort(),
     ).toEqual(['added', 'changed', 'kept', 'later']);
+    informer.stop();
+  });
+
+  it('keeps what `keep` returns, and gives listeners the previous object of a change', async () => {
+    const { server } = cluster;
+    server.put(upstream('petstore'));
+    const informer = upstreamInformer(({ metadata: { name, namespace, resourceVersion } }) => ({
+      metadata: { name, namespace, resourceVersion },
+    }));
+    const previous: Array<KubeObject | undefined> = [];
+    informer.on((_event, _object, before) => previous.push(before));
+    informer.start();
+    await informer.whenSynced();
+    const listed = informer.get('default', 'petstore');
+    expect(listed).toEqual({
+      metadata: { name: 'petstore', namespace: 'default', resourceVersion: expect.any(String) },
+    });
+
+    server.put(upstream('petstore', 'default', 1));
+    await waitFor('the change', () => (previous.length === 2 ? true : undefined));
+    expect(previous).toEqual([undefined, listed]);
+    expect(informer.get('default', 'petstore')).toEqual({
+      metadata: { name: 'petstore', namespace: 'default', resourceVersion: expect.any(String) },
+    });
     informer.stop();
   });
 });

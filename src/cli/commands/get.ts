@@ -7,6 +7,8 @@ import { proxyToJson, type Proxy } from '../../translator/gateway/proxy';
 import type { FunctionDescription } from '../../translator/plugin';
 import { PLUGINS } from '../../translator/plugins';
 import { UserError } from '../errors';
+import { withClusterTranslation, type ClusterReadOptions } from '../cluster';
+import { addKubeOptions, addSluiceNamespaceOption } from '../kube-options';
 import { translateDirectory, type OfflineResult } from '../offline';
 import { parseFormat, printData, printTable } from '../output';
 
@@ -146,57 +148,67 @@ function printProxies(proxies: Proxy[], name: string | undefined, format: string
   else printData(chosen.map(proxyToJson), format as 'json' | 'yaml');
 }
 
+interface GetOptions extends ClusterReadOptions {
+  configDir: string;
+  namespace?: string;
+  output: string;
+}
+
+/** The translation `get` shows, and where it comes from (for messages). */
+async function readResources(options: GetOptions): Promise<{ result: OfflineResult; source: string }> {
+  if (!options.kube)
+    return { result: await translateDirectory(options.configDir), source: options.configDir };
+  return withClusterTranslation(options, async (result, { source }) => ({ result, source }));
+}
+
 export function registerGet(program: Command): void {
-  program
+  const get = program
     .command('get')
     .description(
       'list upstreams, virtualservices, gateways, routetables, proxies or secrets (with their status)',
     )
     .argument('<kind>', 'upstreams | virtualservices | gateways | routetables | proxies | secrets')
     .argument('[name]', 'only this resource')
-    .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.')
+    .option('--config-dir <dir>', 'directory of YAML resources', process.env.SLUICE_CONFIG_DIR ?? '.');
+  addSluiceNamespaceOption(
+    addKubeOptions(get, 'read the resources in Kubernetes (one list of each kind) instead of a directory'),
+  )
     .option('-n, --namespace <namespace>', 'only this namespace')
     .option('-o, --output <format>', 'table, json or yaml', 'table')
-    .action(
-      async (
-        kindArg: string,
-        name: string | undefined,
-        options: { configDir: string; namespace?: string; output: string },
-      ) => {
-        const kind = KIND_ALIASES[kindArg.toLowerCase()];
-        if (!kind)
-          throw new UserError(
-            `unknown kind ${kindArg}; use one of upstreams, virtualservices, gateways, routetables, proxies, secrets`,
-          );
-        const format = parseFormat(options.output, ['table', 'json', 'yaml']);
-        const result = await translateDirectory(options.configDir);
-        if (kind === 'Proxy') return printProxies(result.translation.proxies, name, format);
-        const resources = [...result.loaded.documents.values()]
-          .filter((resource) => resource.kind === kind)
-          .filter((resource) => !options.namespace || resource.metadata.namespace === options.namespace)
-          .filter((resource) => !name || resource.metadata.name === name)
-          .map((resource) => redact(withStatus(result, resource)));
-        if (name && resources.length === 0) {
-          throw new UserError(
-            `${kind} ${name} not found in ${options.configDir}${options.namespace ? ` (namespace ${options.namespace})` : ''}`,
+    .action(async (kindArg: string, name: string | undefined, options: GetOptions) => {
+      const kind = KIND_ALIASES[kindArg.toLowerCase()];
+      if (!kind)
+        throw new UserError(
+          `unknown kind ${kindArg}; use one of upstreams, virtualservices, gateways, routetables, proxies, secrets`,
+        );
+      const format = parseFormat(options.output, ['table', 'json', 'yaml']);
+      const { result, source } = await readResources(options);
+      if (kind === 'Proxy') return printProxies(result.translation.proxies, name, format);
+      const resources = [...result.loaded.documents.values()]
+        .filter((resource) => resource.kind === kind)
+        .filter((resource) => !options.namespace || resource.metadata.namespace === options.namespace)
+        .filter((resource) => !name || resource.metadata.name === name)
+        .map((resource) => redact(withStatus(result, resource)));
+      if (name && resources.length === 0) {
+        throw new UserError(
+          `${kind} ${name} not found in ${source}${options.namespace ? ` (namespace ${options.namespace})` : ''}`,
+        );
+      }
+      const shown =
+        kind === 'Upstream' ? resources.map((resource) => withFunctions(result, resource)) : resources;
+      const table = TABLES[kind];
+      if (format === 'table' && table) {
+        printTable(table.headers, shown.map(table.row));
+        const functions = name
+          ? (shown[0] as Resource & { functions?: FunctionDescription[] }).functions
+          : undefined;
+        if (functions?.length) {
+          process.stdout.write('\n');
+          printTable(
+            ['FUNCTION', 'QUALIFIER', 'SOURCE', 'TARGET'],
+            functions.map((fn) => [fn.name, fn.qualifier ?? '', fn.source, fn.target]),
           );
         }
-        const shown =
-          kind === 'Upstream' ? resources.map((resource) => withFunctions(result, resource)) : resources;
-        const table = TABLES[kind];
-        if (format === 'table' && table) {
-          printTable(table.headers, shown.map(table.row));
-          const functions = name
-            ? (shown[0] as Resource & { functions?: FunctionDescription[] }).functions
-            : undefined;
-          if (functions?.length) {
-            process.stdout.write('\n');
-            printTable(
-              ['FUNCTION', 'QUALIFIER', 'SOURCE', 'TARGET'],
-              functions.map((fn) => [fn.name, fn.qualifier ?? '', fn.source, fn.target]),
-            );
-          }
-        } else printData(name ? shown[0] : shown, format === 'table' ? 'yaml' : format);
-      },
-    );
+      } else printData(name ? shown[0] : shown, format === 'table' ? 'yaml' : format);
+    });
 }

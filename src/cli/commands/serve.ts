@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadSnapshot } from '../../api/load';
 import { soleReplica } from '../../control-plane/leadership';
@@ -7,7 +6,6 @@ import { activeSettings } from '../../api/settings';
 import type { SettingsSpec } from '../../api/types';
 import { FileDiscoveryState, type DiscoveryStateStore } from '../../discovery/fds/discovery-state';
 import { logger } from '../../logger';
-import { KubeClient, loadKubeConfig } from '../../store/kube/kube-client';
 import type { ServiceDiscovery } from '../../store/kube/service-discovery';
 import { storeWithServices } from '../../store/kube/store-with-services';
 import { HighAvailability } from '../../store/kube/high-availability';
@@ -15,15 +13,13 @@ import { DEFAULT_LEASE_DURATION_SECONDS, DEFAULT_LEASE_NAME } from '../../store/
 import type { ResourceStore, StoreContents } from '../../store/store';
 import { loadXdsTls, type XdsTls } from '../../xds/xds-tls';
 import { UserError } from '../errors';
+import { addKubeOptions, connectKube, type KubeOptions } from '../kube-options';
 import { openStore } from '../offline';
 
-interface ServeOptions {
+interface ServeOptions extends KubeOptions {
   configDir: string;
   xdsAddress?: string;
   adminAddress?: string;
-  kube?: boolean;
-  kubeconfig?: string;
-  namespaces?: string;
   xdsTlsCert?: string;
   xdsTlsKey?: string;
   xdsClientCa?: string;
@@ -48,7 +44,7 @@ interface OpenedStore {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description(
       'run the control plane: watch the store, translate, serve xDS over ADS and the admin endpoint',
@@ -65,16 +61,11 @@ export function registerServe(program: Command): void {
     .option(
       '--admin-address <host:port>',
       `admin HTTP address, /healthz /readyz /metrics /snapshot /resources (default: Settings' adminAddress, else ${DEFAULT_ADMIN_ADDRESS})`,
-    )
-    .option(
-      '--kube',
-      'use the Kubernetes store (sluice.dev CRDs and labelled Secrets) instead of the file store',
-    )
-    .option(
-      '--kubeconfig <file>',
-      'with --kube: the kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, else the in-cluster service account)',
-    )
-    .option('--namespaces <a,b>', 'with --kube: the namespaces to watch (default: all)')
+    );
+  addKubeOptions(
+    serve,
+    'use the Kubernetes store (sluice.dev CRDs and Sluice Secrets) instead of the file store',
+  )
     .option(
       '--no-leader-election',
       'with --kube: run as the only replica, without the leader Lease (see docs/kubernetes.md)',
@@ -169,21 +160,7 @@ function openFileStore(options: ServeOptions): OpenedStore {
 }
 
 async function openKubeStore(options: ServeOptions): Promise<OpenedStore> {
-  const namespaces = options.namespaces?.split(',').map((namespace) => namespace.trim());
-  if (namespaces?.some((namespace) => namespace === '')) {
-    throw new UserError(`--namespaces ${options.namespaces}: give namespace names separated by commas`);
-  }
-  let config: KubeConfig;
-  let client: KubeClient;
-  try {
-    config = await loadKubeConfig(options.kubeconfig);
-    client = new KubeClient(config);
-  } catch (error) {
-    throw new UserError(
-      `--kube: cannot load the kubeconfig${options.kubeconfig ? ` ${options.kubeconfig}` : ''}: ${(error as Error).message}`,
-    );
-  }
-  const scope = namespaces ? `namespaces ${namespaces.join(', ')}` : 'all namespaces';
+  const { config, client, namespaces, source } = await connectKube(options);
   const highAvailability = options.leaderElection
     ? new HighAvailability({
         config,
@@ -196,7 +173,7 @@ async function openKubeStore(options: ServeOptions): Promise<OpenedStore> {
   const { store, serviceDiscovery } = storeWithServices({ client, namespaces, logger });
   return {
     store,
-    source: `Kubernetes at ${client.serverUrl} (${scope})`,
+    source,
     discoveryState: highAvailability?.discoveryState,
     highAvailability,
     serviceDiscovery,

@@ -11,23 +11,45 @@ import {
 import { apiVersionOf, qualifiedName, type ResourceType } from './resource-types';
 
 export type InformerEventType = 'added' | 'modified' | 'deleted';
-export type InformerListener<T extends KubeObject> = (event: InformerEventType, object: T) => void;
+/** `previous`: on 'modified', the object the copy held before. */
+export type InformerListener<T extends KubeObject> = (
+  event: InformerEventType,
+  object: T,
+  previous?: T,
+) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   client: KubeClient;
   type: ResourceType;
   /** The namespaces to watch, each with its own list + watch; absent: all (one list + watch). */
   namespaces?: readonly string[];
   labelSelector?: string;
+  fieldSelector?: string;
   logger: Logger;
   /** Delays between attempts after a failed list or watch. */
   backoff?: BackoffOptions;
   /** Objects per list page. Default 500. */
   pageSize?: number;
+  /**
+   * What the copy keeps of each object (default: all of it), for types whose objects are many and large.
+   * It must keep `metadata.name`, `namespace` and `resourceVersion`, which the informer itself reads.
+   */
+  keep?: (object: T) => T;
 }
 
 /** A first list refused so will not get better by retrying: the CRD or the RBAC rule is missing. */
 const FATAL_BEFORE_SYNC = new Set([401, 403, 404]);
+
+/** What readers of an informer use: the local copy, its events, and starting and stopping it. */
+export interface ObjectCache<T extends KubeObject> {
+  start(): void;
+  stop(): void;
+  whenSynced(): Promise<void>;
+  readonly hasSynced: boolean;
+  get(namespace: string, name: string): T | undefined;
+  list(): T[];
+  on(listener: InformerListener<T>): () => void;
+}
 
 /**
  * A local copy of one resource type, kept current by list + watch (what client-go calls an informer):
@@ -41,14 +63,14 @@ const FATAL_BEFORE_SYNC = new Set([401, 403, 404]);
  * - listeners are called synchronously with each change, after the copy is updated.
  * Objects are keyed `namespace/name`; `get` and `list` read the copy, never the API server.
  */
-export class Informer<T extends KubeObject> {
+export class Informer<T extends KubeObject> implements ObjectCache<T> {
   private readonly objects = new Map<string, T>();
   private readonly listeners = new Set<InformerListener<T>>();
   private readonly loops: Array<ListWatchLoop<T>>;
   private readonly allSynced: Promise<void>;
   private synced = false;
 
-  constructor(readonly options: InformerOptions) {
+  constructor(readonly options: InformerOptions<T>) {
     const scopes = options.namespaces ?? [undefined];
     this.loops = scopes.map((namespace) => new ListWatchLoop(this, options, namespace));
     this.allSynced = Promise.all(this.loops.map((loop) => loop.synced)).then(() => {
@@ -96,7 +118,7 @@ export class Informer<T extends KubeObject> {
     const previous = this.objects.get(key);
     if (previous?.metadata.resourceVersion === object.metadata.resourceVersion) return;
     this.objects.set(key, object);
-    this.emit(previous ? 'modified' : 'added', object);
+    this.emit(previous ? 'modified' : 'added', object, previous);
   }
 
   remove(object: T): void {
@@ -118,10 +140,10 @@ export class Informer<T extends KubeObject> {
     for (const object of fresh.values()) this.upsert(object);
   }
 
-  private emit(event: InformerEventType, object: T): void {
+  private emit(event: InformerEventType, object: T, previous?: T): void {
     for (const listener of [...this.listeners]) {
       try {
-        listener(event, object);
+        listener(event, object, previous);
       } catch (error) {
         this.options.logger.error(
           { err: error, resource: qualifiedName(this.options.type) },
@@ -151,7 +173,7 @@ class ListWatchLoop<T extends KubeObject> {
 
   constructor(
     private readonly informer: Informer<T>,
-    private readonly options: InformerOptions,
+    private readonly options: InformerOptions<T>,
     private readonly namespace: string | undefined,
   ) {
     this.synced = new Promise((resolve, reject) => {
@@ -210,7 +232,7 @@ class ListWatchLoop<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const { client, type, labelSelector, pageSize = 500 } = this.options;
+    const { client, type, labelSelector, fieldSelector, pageSize = 500 } = this.options;
     const items: T[] = [];
     let resourceVersion = '';
     let next: string | undefined;
@@ -218,10 +240,11 @@ class ListWatchLoop<T extends KubeObject> {
       const page = await client.list<T>(type, {
         namespace: this.namespace,
         labelSelector,
+        fieldSelector,
         limit: pageSize,
         continue: next,
       });
-      items.push(...page.items.map((item) => withTypeMeta(item, type)));
+      items.push(...page.items.map((item) => this.kept(item)));
       resourceVersion = page.metadata?.resourceVersion ?? '';
       next = page.metadata?.continue || undefined;
     } while (next && !this.stopped);
@@ -237,7 +260,7 @@ class ListWatchLoop<T extends KubeObject> {
 
   /** One watch, until it ends: 'expired' (410), 'progressed' (after events), 'idle' (without any). */
   private watchOnce(): Promise<WatchEnding> {
-    const { client, type, labelSelector } = this.options;
+    const { client, type, labelSelector, fieldSelector } = this.options;
     return new Promise((resolve, reject) => {
       let progressed = false;
       const onEvent = (event: WatchEvent<T>) => {
@@ -251,7 +274,7 @@ class ListWatchLoop<T extends KubeObject> {
             );
           return;
         }
-        const object = withTypeMeta(event.object, type);
+        const object = this.kept(event.object);
         if (event.type === 'ADDED' || event.type === 'MODIFIED') this.informer.upsert(object);
         else if (event.type === 'DELETED') this.informer.remove(object);
         this.resourceVersion = object.metadata.resourceVersion || this.resourceVersion;
@@ -267,6 +290,7 @@ class ListWatchLoop<T extends KubeObject> {
         {
           namespace: this.namespace,
           labelSelector,
+          fieldSelector,
           resourceVersion: this.resourceVersion,
           // Like client-go: 5 to 10 minutes, so that replicas do not all reconnect at once.
           timeoutSeconds: 300 + Math.floor(Math.random() * 300),
@@ -276,6 +300,12 @@ class ListWatchLoop<T extends KubeObject> {
       );
       if (this.stopped) this.watch.stop();
     });
+  }
+
+  /** A listed or watched object as the copy holds it. */
+  private kept(object: T): T {
+    const typed = withTypeMeta(object, this.options.type);
+    return this.options.keep ? this.options.keep(typed) : typed;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -66,6 +66,8 @@ export function isApiError(error: unknown, code: number): error is KubeApiError 
 export interface ListOptions {
   namespace?: string;
   labelSelector?: string;
+  /** e.g. `type=kubernetes.io/tls`: the fields each type supports are few (see the API reference). */
+  fieldSelector?: string;
   limit?: number;
   continue?: string;
 }
@@ -73,6 +75,7 @@ export interface ListOptions {
 export interface WatchOptions {
   namespace?: string;
   labelSelector?: string;
+  fieldSelector?: string;
   resourceVersion: string;
   /** The server ends the watch after this long; the client gives up on a silent one 30 s later. */
   timeoutSeconds: number;

@@ -19,7 +19,7 @@ import {
 } from '../store';
 import type { BackoffOptions } from './backoff';
 import { BoundedDebounce } from './debounce';
-import { Informer } from './informer';
+import { Informer, type ObjectCache } from './informer';
 import { isApiError, type KubeClient, type KubeObject } from './kube-client';
 import { notifyEach } from './listeners';
 import {
@@ -31,6 +31,7 @@ import {
   typeOfKind,
 } from './mapping';
 import type { KubeServiceEndpoints } from './service-endpoints';
+import { SluiceSecretsInformer } from './sluice-secrets-informer';
 
 export interface KubeStoreOptions {
   /** The store owns it: `close()` closes it. */
@@ -54,8 +55,8 @@ export interface KubeStoreOptions {
 const MAX_ATTEMPTS = 5;
 
 /**
- * Resources in Kubernetes: the sluice.dev CRDs, and core Secrets labelled `sluice.dev/secret-type`
- * (see docs/kubernetes.md).
+ * Resources in Kubernetes: the sluice.dev CRDs, and core Secrets labelled `sluice.dev/secret-type` or
+ * of type `kubernetes.io/tls` (read only: Sluice writes labelled Secrets alone; see docs/kubernetes.md).
  * - Reads come from one informer (list + watch) per kind; `load()` waits for their first list.
  * - `metadata.resourceVersion` and `metadata.generation` are Kubernetes' own: the generation moves with
  *   the spec only, the resourceVersion with any change (statuses too).
@@ -69,7 +70,7 @@ const MAX_ATTEMPTS = 5;
  */
 export class KubeStore implements ResourceStore {
   private readonly client: KubeClient;
-  private readonly informers = new Map<Kind, Informer<KubeObject>>();
+  private readonly informers = new Map<Kind, ObjectCache<KubeObject>>();
   private readonly secretStatuses = new Map<string, Status>();
   private readonly listeners = new Set<StoreListener>();
   private readonly logger: Logger;
@@ -86,16 +87,18 @@ export class KubeStore implements ResourceStore {
     this.notifier = new BoundedDebounce(() => this.notify(), options.debounceMs ?? 100);
     this.endpoints = options.endpoints;
     this.statusWriteConcurrency = options.statusWriteConcurrency ?? 8;
+    const common = {
+      client: this.client,
+      namespaces: options.namespaces,
+      logger: this.logger,
+      backoff: options.backoff,
+      pageSize: options.pageSize,
+    };
     for (const kind of KINDS) {
-      const informer = new Informer<KubeObject>({
-        client: this.client,
-        type: typeOfKind(kind),
-        namespaces: options.namespaces,
-        labelSelector: kind === 'Secret' ? SECRET_TYPE_LABEL : undefined,
-        logger: this.logger,
-        backoff: options.backoff,
-        pageSize: options.pageSize,
-      });
+      const informer =
+        kind === 'Secret'
+          ? new SluiceSecretsInformer(common)
+          : new Informer<KubeObject>({ ...common, type: typeOfKind(kind) });
       informer.on(() => this.scheduleNotify());
       this.informers.set(kind, informer);
     }

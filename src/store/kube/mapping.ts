@@ -8,11 +8,13 @@ import {
 } from '../../api/resource';
 import type { KubeObject, ObjectMeta } from './kube-client';
 import { apiVersionOf, SECRETS, SLUICE_CRDS, type ResourceType } from './resource-types';
+import { KUBE_TLS_SECRET_TYPE, toKubeTlsKeys, toSluiceTlsKeys } from './tls-secrets';
 
 /**
  * Kubernetes objects <-> Sluice resources. A Sluice CRD object is a resource as it is (metadata reduced
- * to what Sluice knows); a Sluice Secret is a core Secret labelled `sluice.dev/secret-type: TYPE`,
- * its data base64-encoded there and plain text in Sluice.
+ * to what Sluice knows); a Sluice Secret is a core Secret labelled `sluice.dev/secret-type: TYPE`, or
+ * an unlabelled one of type `kubernetes.io/tls` (a `tls` Secret), its data base64-encoded there and plain
+ * text in Sluice.
  */
 
 /** The label that makes a core Secret a Sluice Secret; its value is the Sluice Secret's `type`. */
@@ -32,17 +34,24 @@ export function locationOf(key: ResourceKey): string {
   return `${key.namespace}/${key.kind}/${key.name}`;
 }
 
+/** A Secret Sluice may write and delete: only labelled ones (a `kubernetes.io/tls` Secret is read only). */
 export function isSluiceSecret(object: KubeObject): boolean {
   return Boolean(object.metadata.labels?.[SECRET_TYPE_LABEL]);
 }
 
-/** A Sluice CRD object or a labelled Secret, as the Sluice resource of kind `kind`. */
+/** The Sluice type of a core Secret: its label, else `tls` for a `kubernetes.io/tls` Secret. */
+function sluiceSecretType(object: KubeObject): string | undefined {
+  return (
+    object.metadata.labels?.[SECRET_TYPE_LABEL] || (object.type === KUBE_TLS_SECRET_TYPE ? 'tls' : undefined)
+  );
+}
+
+/** A Sluice CRD object or a Sluice Secret (labelled, or `kubernetes.io/tls`), as the Sluice resource of kind `kind`. */
 export function toResource(kind: Kind, object: KubeObject): Resource {
   const { name, namespace = DEFAULT_NAMESPACE, generation, resourceVersion } = object.metadata;
   const labels = { ...object.metadata.labels };
   const annotations = { ...object.metadata.annotations };
   delete annotations[LAST_APPLIED];
-  const secretType = labels[SECRET_TYPE_LABEL];
   if (kind === 'Secret') delete labels[SECRET_TYPE_LABEL];
   const resource: Resource = {
     apiVersion: API_VERSION,
@@ -57,8 +66,9 @@ export function toResource(kind: Kind, object: KubeObject): Resource {
     },
   };
   if (kind === 'Secret') {
-    resource.type = secretType;
-    resource.data = decodeData(object.data as Record<string, string> | undefined);
+    resource.type = sluiceSecretType(object);
+    const data = decodeData(object.data as Record<string, string> | undefined);
+    resource.data = object.type === KUBE_TLS_SECRET_TYPE ? toSluiceTlsKeys(data) : data;
   } else {
     if (object.spec !== undefined) resource.spec = object.spec as Record<string, unknown>;
     if (object.status !== undefined) resource.status = object.status as Status;
@@ -92,7 +102,9 @@ export function toKubeObject(resource: Resource, current?: KubeObject): KubeObje
       throw new Error(`Secret ${namespace}/${name} has no type (it becomes the ${SECRET_TYPE_LABEL} label)`);
     metadata.labels = { ...metadata.labels, [SECRET_TYPE_LABEL]: resource.type };
     object.type = current?.type ?? 'Opaque';
-    object.data = encodeData(resource.data);
+    // A labelled kubernetes.io/tls Secret keeps the keys the API server requires of its type.
+    const data = resource.data ?? {};
+    object.data = encodeData(object.type === KUBE_TLS_SECRET_TYPE ? toKubeTlsKeys(data) : data);
   } else if (resource.spec !== undefined) {
     object.spec = resource.spec;
   }

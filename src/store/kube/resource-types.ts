@@ -30,6 +30,7 @@ export const SLUICE_CRDS: Readonly<Record<Exclude<Kind, 'Secret'>, ResourceType>
 
 export const SECRETS: ResourceType = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret' };
 export const SERVICES: ResourceType = { group: '', version: 'v1', plural: 'services', kind: 'Service' };
+export const PODS: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod' };
 export const ENDPOINT_SLICES: ResourceType = {
   group: 'discovery.k8s.io',
   version: 'v1',
@@ -38,6 +39,13 @@ export const ENDPOINT_SLICES: ResourceType = {
 };
 /** Cluster-scoped: listed and watched across all namespaces only. */
 export const NAMESPACES: ResourceType = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace' };
+/** Read by `sluice check --kube`: is the control plane's own Deployment ready? */
+export const DEPLOYMENTS: ResourceType = {
+  group: 'apps',
+  version: 'v1',
+  plural: 'deployments',
+  kind: 'Deployment',
+};
 export const LEASES: ResourceType = {
   group: 'coordination.k8s.io',
   version: 'v1',

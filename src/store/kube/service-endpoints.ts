@@ -13,6 +13,8 @@ import { BoundedDebounce } from './debounce';
 import { Informer, type InformerEventType } from './informer';
 import { notifyEach } from './listeners';
 import type { KubeClient, KubeObject } from './kube-client';
+import { PodLabels, type Labels } from './pod-labels';
+import { PodReferences } from './pod-references';
 import { ENDPOINT_SLICES, SERVICES } from './resource-types';
 
 export interface ServicePort {
@@ -27,11 +29,18 @@ export interface KubeService extends KubeObject {
   spec?: { type?: string; ports?: ServicePort[] };
 }
 
+/** What an endpoint stands for: usually its Pod. */
+interface TargetRef {
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
 /** A discovery.k8s.io/v1 EndpointSlice, as far as Sluice reads it. */
 interface EndpointSlice extends KubeObject {
   addressType?: string;
   ports?: Array<{ name?: string; port?: number; protocol?: string }>;
-  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean } }>;
+  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean }; targetRef?: TargetRef }>;
 }
 
 /** The label that ties an EndpointSlice to its Service. */
@@ -59,12 +68,18 @@ export interface KubeServiceEndpointsOptions {
   pageSize?: number;
 }
 
+/** The Pod an endpoint of a slice in `namespace` stands for, `namespace/name`; undefined for no Pod. */
+function podOf(namespace: string, targetRef: TargetRef | undefined): string | undefined {
+  if (targetRef?.kind !== 'Pod' || !targetRef.name) return undefined;
+  return nameKey(targetRef.namespace ?? namespace, targetRef.name);
+}
+
 /**
- * The endpoints of every Service in the watched namespaces, from informers on Services and on the
- * EndpointSlices that name a Service (`kubernetes.io/service-name`). Work is per Service: a change
- * recomputes the entry of that Service only, and an entry whose content did not change keeps its
- * identity (translation remembers clusters per entry). Watchers hear of changes debounced like the
- * store's.
+ * The endpoints of every Service in the watched namespaces, from informers on Services, on the
+ * EndpointSlices that name a Service (`kubernetes.io/service-name`) and on Pods (their labels, which
+ * `kube` upstreams with a `selector` choose endpoints by). Work is per Service: a change recomputes the
+ * entry of that Service only, and an entry whose content did not change keeps its identity
+ * (translation remembers clusters per entry). Watchers hear of changes debounced like the store's.
  */
 export class KubeServiceEndpoints implements EndpointSource {
   /** Started and stopped with these endpoints; Service discovery follows it too. */
@@ -73,6 +88,9 @@ export class KubeServiceEndpoints implements EndpointSource {
   /** Slice names by the `namespace/service` they serve; the service of each `namespace/slice`. */
   private readonly slicesOfService = new Map<string, Set<string>>();
   private readonly serviceOfSlice = new Map<string, string>();
+  /** Watched always, not only while some upstream has a selector: a new selector has its endpoints at once. */
+  private readonly pods: PodLabels;
+  private readonly podReferences = new PodReferences();
   /** Services whose entry may be out of date. */
   private readonly changed = new Set<string>();
   private entries: ServiceEndpointsMap = new Map();
@@ -89,19 +107,22 @@ export class KubeServiceEndpoints implements EndpointSource {
       type: ENDPOINT_SLICES,
       labelSelector: SERVICE_NAME_LABEL,
     });
+    this.pods = new PodLabels(common);
     this.notifier = new BoundedDebounce(() => this.notify(), options.debounceMs ?? 100);
     this.services.on((_event, service) => this.markChanged(namespacedName(service)));
     this.slices.on((event, slice) => this.onSlice(event, slice));
+    this.pods.onChange((pod) => this.podReferences.servicesOf(pod).forEach((key) => this.markChanged(key)));
   }
 
   start(): void {
     this.services.start();
     this.slices.start();
+    this.pods.start();
   }
 
-  /** Resolves once Services and EndpointSlices have been listed; rejects when a first list is refused. */
+  /** Resolves once Services, EndpointSlices and Pods have been listed; rejects when a first list is refused. */
   async whenSynced(): Promise<void> {
-    await Promise.all([this.services.whenSynced(), this.slices.whenSynced()]);
+    await Promise.all([this.services.whenSynced(), this.slices.whenSynced(), this.pods.whenSynced()]);
   }
 
   current(): ServiceEndpointsMap {
@@ -130,11 +151,13 @@ export class KubeServiceEndpoints implements EndpointSource {
     this.listeners.clear();
     this.services.stop();
     this.slices.stop();
+    this.pods.stop();
   }
 
   private onSlice(event: InformerEventType, slice: EndpointSlice): void {
     const sliceKey = namespacedName(slice);
     const sliceName = slice.metadata.name;
+    this.podReferences.forget(sliceKey);
     const previous = this.serviceOfSlice.get(sliceKey);
     if (previous !== undefined) {
       const slices = this.slicesOfService.get(previous);
@@ -145,7 +168,10 @@ export class KubeServiceEndpoints implements EndpointSource {
     }
     const serviceName = slice.metadata.labels?.[SERVICE_NAME_LABEL];
     if (event === 'deleted' || !serviceName) return;
-    const service = nameKey(slice.metadata.namespace ?? DEFAULT_NAMESPACE, serviceName);
+    const namespace = slice.metadata.namespace ?? DEFAULT_NAMESPACE;
+    const service = nameKey(namespace, serviceName);
+    const pods = (slice.endpoints ?? []).flatMap(({ targetRef }) => podOf(namespace, targetRef) ?? []);
+    this.podReferences.record(sliceKey, service, pods);
     this.serviceOfSlice.set(sliceKey, service);
     const slices = this.slicesOfService.get(service) ?? new Set();
     slices.add(sliceName);
@@ -177,15 +203,24 @@ export class KubeServiceEndpoints implements EndpointSource {
       if (!slice || slice.addressType === 'FQDN') continue;
       for (const { name: portName = '', port } of slice.ports ?? []) {
         if (port === undefined) continue;
-        for (const { addresses = [], conditions } of slice.endpoints ?? []) {
+        for (const { addresses = [], conditions, targetRef } of slice.endpoints ?? []) {
           const ready = conditions?.ready !== false;
-          for (const address of addresses) endpoints.push({ address, port, portName, ready });
+          const podLabels = this.labelsOf(podOf(namespace, targetRef));
+          for (const address of addresses) {
+            endpoints.push({ address, port, portName, ready, ...(podLabels ? { podLabels } : {}) });
+          }
         }
       }
     }
     endpoints.sort(compareEndpoints);
     const ports = proxiedPorts(service).map(({ port, name: portName = '' }) => ({ port, name: portName }));
     return { ports, endpoints };
+  }
+
+  private labelsOf(pod: string | undefined): Labels | undefined {
+    if (pod === undefined) return undefined;
+    const [namespace, name] = pod.split('/');
+    return this.pods.get(namespace, name);
   }
 }
 
