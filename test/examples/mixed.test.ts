@@ -9,11 +9,12 @@ import { strictXdsProblems, xdsResourcesOf } from '../helpers/xds-strict';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The mixed gateway of the README's "Kubernetes" walkthrough, loaded the way `sluice translate` loads it. */
-const DIR = path.join(PACKAGE_ROOT, 'docs', 'examples', 'mixed');
+const DIR = path.join(PACKAGE_ROOT, 'examples', 'mixed');
+const HOST = 'shop.example.com';
 const PROXY = 'default~gateway-proxy';
 const LAMBDA_FILTER = 'envoy.filters.http.aws_lambda';
 
-describe('docs/examples/mixed', () => {
+describe('examples/mixed', () => {
   let result: OneTranslation;
   const resources = (typeUrl: string): Json[] =>
     [
@@ -37,13 +38,13 @@ describe('docs/examples/mixed', () => {
     }));
     expect(reports).toEqual(
       [
-        'Secret/default/aws-creds',
-        'Secret/default/azure-hello-key',
-        'Upstream/default/aws-east',
-        'Upstream/default/azure-demo',
-        'Upstream/default/checkout',
-        'Upstream/default/petstore',
-        'VirtualService/default/mixed',
+        'Secret/shop/aws-creds',
+        'Secret/shop/azure-hello-key',
+        'Upstream/shop/aws-east',
+        'Upstream/shop/azure-demo',
+        'Upstream/shop/checkout',
+        'Upstream/shop/petstore',
+        'VirtualService/shop/mixed',
       ].map((resource) => ({ resource, errors: [], warnings: [] })),
     );
   });
@@ -52,7 +53,7 @@ describe('docs/examples/mixed', () => {
     const [routeConfiguration] = resources(TYPE_URLS.route);
     const route = envoyRouter(routeConfiguration);
     const to = (request: EnvoyRequest) => {
-      const decision = route(request);
+      const decision = route({ authority: HOST, ...request });
       return {
         route: decision?.route.route as Json,
         forwardedPath: decision?.forwardedPath,
@@ -72,15 +73,16 @@ describe('docs/examples/mixed', () => {
       expect({ method, path, cluster: action?.cluster, forwardedPath }).toEqual({
         method,
         path,
-        cluster: 'petstore_default',
+        cluster: 'petstore_shop',
         forwardedPath: forwarded,
       });
     }
     expect(to({ method: 'PATCH', path: '/pets/pet/7' }).route).toBeUndefined();
+    expect(to({ method: 'GET', path: '/pets/pet/7', authority: 'other.example.com' }).route).toBeUndefined();
 
     // /lambda: version 1 of hello-world.
     const lambda = to({ method: 'GET', path: '/lambda' });
-    expect(lambda.route.cluster).toBe('aws-east_default');
+    expect(lambda.route.cluster).toBe('aws-east_shop');
     expect(lambdaArn(lambda.json?.typedPerFilterConfig)).toBe(
       'arn:aws:lambda:us-east-2:123456789012:function:hello-world:1',
     );
@@ -88,7 +90,7 @@ describe('docs/examples/mixed', () => {
     // /azure: the function hello of the app sluice-demo, with its key.
     const azure = to({ method: 'GET', path: '/azure' });
     expect(azure.route).toMatchObject({
-      cluster: 'azure-demo_default_sluice-demo.azurewebsites.net',
+      cluster: 'azure-demo_shop_sluice-demo.azurewebsites.net',
       hostRewriteLiteral: 'sluice-demo.azurewebsites.net',
     });
     expect(azure.forwardedPath).toBe('/api/hello');
@@ -106,9 +108,9 @@ describe('docs/examples/mixed', () => {
       arn: lambdaArn(cluster.typedPerFilterConfig),
     }));
     expect(split).toEqual([
-      { name: 'checkout_default', weight: 90, arn: undefined },
+      { name: 'checkout_shop', weight: 90, arn: undefined },
       {
-        name: 'aws-east_default',
+        name: 'aws-east_shop',
         weight: 10,
         arn: 'arn:aws:lambda:us-east-2:123456789012:function:checkout-canary',
       },
@@ -120,21 +122,21 @@ describe('docs/examples/mixed', () => {
       resources(TYPE_URLS.cluster).map((cluster) => [cluster.name as string, cluster]),
     );
     expect([...clusters.keys()].sort()).toEqual([
-      'aws-east_default',
-      'azure-demo_default_sluice-demo.azurewebsites.net',
-      'checkout_default',
-      'petstore_default',
+      'aws-east_shop',
+      'azure-demo_shop_sluice-demo.azurewebsites.net',
+      'checkout_shop',
+      'petstore_shop',
     ]);
     const target = (name: string) => {
       const cluster = clusters.get(name) as Json;
       const socket = cluster.loadAssignment.endpoints[0].lbEndpoints[0].endpoint.address.socketAddress;
       return { host: `${socket.address}:${socket.portValue}`, tls: cluster.transportSocket?.name };
     };
-    expect(target('aws-east_default')).toEqual({
+    expect(target('aws-east_shop')).toEqual({
       host: 'lambda.us-east-2.amazonaws.com:443',
       tls: 'envoy.transport_sockets.tls',
     });
-    expect(target('azure-demo_default_sluice-demo.azurewebsites.net')).toEqual({
+    expect(target('azure-demo_shop_sluice-demo.azurewebsites.net')).toEqual({
       host: 'sluice-demo.azurewebsites.net:443',
       tls: 'envoy.transport_sockets.tls',
     });
