@@ -5,7 +5,11 @@ import * as path from 'path';
 import type * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { startSluice, type RunningSluice } from '../../src/control-plane/sluice-server';
+import {
+  startSluice,
+  type RunningSluice,
+  type SluiceServerOptions,
+} from '../../src/control-plane/sluice-server';
 import { FileStore } from '../../src/store/file-store';
 import {
   XDS_BOOTSTRAP_OPTION,
@@ -88,13 +92,14 @@ export class GrpcXdsHarness {
     await fsp.rename(temp, path.join(this.dir, file));
   }
 
-  /** Starts Sluice on the directory (xDS and admin on ports of their own). */
-  async serve(): Promise<RunningSluice> {
+  /** Starts Sluice on the directory (xDS and admin on ports of their own); `options` add e.g. xDS TLS. */
+  async serve(options: Partial<Omit<SluiceServerOptions, 'store'>> = {}): Promise<RunningSluice> {
     this.running = await startSluice({
       store: new FileStore(this.dir, { debounceMs: 50 }),
       logger: pino({ level: 'silent' }),
       xdsAddress: '127.0.0.1:0',
       adminAddress: '127.0.0.1:0',
+      ...options,
     });
     return this.running;
   }
@@ -104,9 +109,24 @@ export class GrpcXdsHarness {
     return this.running;
   }
 
-  /** A new client of `xds:///DOMAIN` with a channel of its own, configured by Sluice. */
-  client(domain: string): grpc.Client {
-    const bootstrap = xdsBootstrap(this.sluice.xdsPort, PROXY_KEY);
+  /** An HTTP/2 Upstream `backend-NAME` with the harness' backend NAME as its only host. */
+  upstream(backendName: string): Document {
+    return {
+      apiVersion: 'sluice.dev/v1',
+      kind: 'Upstream',
+      metadata: meta(`backend-${backendName}`),
+      spec: {
+        static: { http2: true, hosts: [{ address: '127.0.0.1', port: this.backends[backendName].port }] },
+      },
+    };
+  }
+
+  /**
+   * A new client of `xds:///DOMAIN` with a channel of its own, configured by Sluice. It streams ADS as
+   * the proxyless Gateway's proxy to Sluice's xDS port, or to `xdsPort` (e.g. an mTLS tunnel to Sluice).
+   */
+  client(domain: string, { xdsPort }: { xdsPort?: number } = {}): grpc.Client {
+    const bootstrap = xdsBootstrap(xdsPort ?? this.sluice.xdsPort, PROXY_KEY);
     const client = echoClient(`xds:///${domain}`, { [XDS_BOOTSTRAP_OPTION]: bootstrap });
     this.clients.push(client);
     return client;

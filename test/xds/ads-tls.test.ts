@@ -23,7 +23,8 @@ import { SotwClient, nodeWithRole, sotwResources } from './ads-client';
 /**
  * ADS over TLS and mTLS with certificates made for the run. The clients are the raw ADS client over
  * grpc-js TLS credentials: @grpc/grpc-js-xds 1.14 only knows `insecure` and `google_default` channel
- * credentials for its xDS server, so it cannot present a client certificate.
+ * credentials for its xDS server, so it cannot present a client certificate (xds-mtls-grpc-js-xds.test.ts
+ * in test/security runs it through a client-side mTLS tunnel instead).
  */
 
 const PROXY_A = 'default~proxy-a';
