@@ -81,7 +81,7 @@ export interface RecordedRequest {
   status: number;
   /** `performance.now()` when the request arrived. */
   receivedAt: number;
-  fault?: 'throttle' | 'error';
+  fault?: Fault['kind'];
 }
 
 interface FunctionRecord {
@@ -107,7 +107,8 @@ interface AppRecord {
 
 type Fault =
   | { kind: 'throttle'; remaining: number; operation?: string; retryAfterSeconds: number }
-  | { kind: 'error'; remaining: number; operation?: string; status: number; code: string; message: string };
+  | { kind: 'error'; remaining: number; operation?: string; status: number; code: string; message: string }
+  | { kind: 'stall'; remaining: number; operation?: string };
 
 interface Route {
   operation: ArmOperation;
@@ -301,6 +302,11 @@ export class AzureArmServer {
   /** The next `count` requests (of `operation`, if given) fail with an ARM error body. */
   failWith(status: number, code: string, message: string, count: number, operation?: ArmOperation): void {
     this.faults.push({ kind: 'error', remaining: count, operation, status, code, message });
+  }
+
+  /** The next `count` requests (of `operation`, if given) are never answered. */
+  stall(count: number, operation?: ArmOperation): void {
+    this.faults.push({ kind: 'stall', remaining: count, operation });
   }
 
   /** Tokens issued so far stop working, as after a credential is disabled. */
@@ -547,6 +553,11 @@ export class AzureArmServer {
       return send(status, json);
     }
     const fault = this.takeFault(route.operation);
+    // A hung endpoint: the request is read and never answered (stop() closes the connection).
+    if (fault?.kind === 'stall') {
+      record.fault = 'stall';
+      return;
+    }
     if (fault?.kind === 'throttle') {
       record.fault = 'throttle';
       return send(

@@ -226,6 +226,23 @@ spec: {azure: {${azure.join(', ')}}}
     expect(calls[1].receivedAt - calls[0].receivedAt).toBeGreaterThanOrEqual(1950);
   });
 
+  it('gives up on a hung Resource Manager after the request timeout and keeps the last known functions', async () => {
+    server.addFunctionApp('orders');
+    server.addFunction('orders', 'hello');
+    const first = await discover(config(''));
+    discoverer = createAzureFunctionsDiscoverer({
+      trustedCa: server.caCertificate(),
+      requestTimeoutMs: 300,
+    });
+    server.stall(10, 'ListSites');
+    const hung = await discover(config(''), first);
+    expect(hung.error).toMatch(
+      /^no answer from 127\.0\.0\.1:\d+ within 300 ms \(GET \/subscriptions\/[^/]+\/providers\/Microsoft\.Web\/sites\)/,
+    );
+    expect(hung.functions).toEqual(first.functions);
+    expect(server.requests.some((request) => request.fault === 'stall')).toBe(true);
+  });
+
   it('keeps the last known functions when access is denied, and says which role is missing', async () => {
     server.addFunctionApp('orders');
     server.addFunction('orders', 'hello');

@@ -31,6 +31,28 @@ export interface AzureFunctionsDiscovererOptions {
    * a test's); NODE_EXTRA_CA_CERTS does the same for a whole process.
    */
   trustedCa?: string;
+  /** Per HTTP request to Resource Manager (each attempt). Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+/** The SDK waits forever by default: a hung Resource Manager would stall `sluice discover` and this upstream's polls. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+function limitRequestTime(client: WebSiteManagementClient, timeoutMs: number): void {
+  client.pipeline.addPolicy({
+    name: 'sluiceRequestTimeout',
+    async sendRequest(request, next) {
+      request.timeout = timeoutMs;
+      try {
+        return await next(request);
+      } catch (error) {
+        // The SDK reports its own timeout as a bare "operation was aborted"; say what did not answer.
+        if ((error as Error).name !== 'AbortError' || request.abortSignal?.aborted) throw error;
+        const { host, pathname } = new URL(request.url);
+        throw new Error(`no answer from ${host} within ${timeoutMs} ms (${request.method} ${pathname})`);
+      }
+    },
+  });
 }
 
 interface Session {
@@ -285,6 +307,7 @@ export function createAzureFunctionsDiscoverer(
         userAgentOptions: { userAgentPrefix: 'sluice' },
         ...tls,
       });
+      limitRequestTime(client, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
       const withArmMessage = keepErrorMessages(client);
       const session: Session = {
         client,
