@@ -1,4 +1,5 @@
 /** The BENCHMARKS.md section of the Kubernetes benchmark (kube.ts). */
+import { DEFAULT_CONCURRENCY } from '../src/store/kube/service-discovery';
 import type { KubePush, KubeScale, KubeStart, KubeSummary } from './kube';
 import type { StartFigures } from './kube-sluice-child';
 import { WATCHED, NAMESPACES } from './kube-world';
@@ -216,13 +217,14 @@ function startLines(big: KubeScale, first: StartFigures, requests: Record<string
   return [
     `A restart into ${num(big.world.services)} Services (Upstreams already there) serves the full snapshot after ` +
       `${ms(full)} ms (median of ${restarts(big).length}): ${ms(load)} ms to list every kind in pages of 500 ` +
-      `(Upstreams twice: the store's informer and Service discovery's), ${ms(translating)} ms in the first translation ` +
+      `(Upstreams once: Service discovery reads the store's informer), ${ms(translating)} ms in the first translation ` +
       "(the loop's own timer: validation, translation and the first encoding of every resource, the Envoy protos " +
       `loaded on the way), and ${ms(full - load - translating)} ms of the same event loop spent elsewhere meanwhile ` +
       "(the informers' events, Service discovery's pass over every Service, GC outside the translation).",
     `The first start takes ${ms(first.fullMs)} ms, ${ratio(first.fullMs, full)} a restart, because Service discovery ` +
-      `writes every Upstream, 4 Services at a time: ${n('get upstreams 404')} GETs answered 404, then ` +
-      `${n('create upstreams')} creates, and the loop writes ${n('update upstreams/status')} statuses; the loop ` +
+      `writes every Upstream, ${DEFAULT_CONCURRENCY} Services at a time: ${n('create upstreams')} creates, sent ` +
+      `without a read first (the store's copy says the Upstream is missing), and the loop writes ` +
+      `${n('update upstreams/status')} statuses; the loop ` +
       `re-translates the whole world as the Upstreams arrive (${first.translationsToFull} translations, ` +
       `${ms(first.translatingMsToFull)} ms in them). Against a real API server each of those requests is a network ` +
       'round trip (and API priority and fairness limits a client), so expect this to take longer there.',

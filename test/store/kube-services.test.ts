@@ -1,6 +1,6 @@
 import pino from 'pino';
 import type { ServiceEndpointsMap } from '../../src/api/snapshot';
-import { KubeClient } from '../../src/store/kube/kube-client';
+import { KubeClient, type KubeObject } from '../../src/store/kube/kube-client';
 import type { KubeStore } from '../../src/store/kube/kube-store';
 import { PodLabels } from '../../src/store/kube/pod-labels';
 import type { ServiceDiscovery } from '../../src/store/kube/service-discovery';
@@ -251,6 +251,77 @@ describe('ServiceDiscovery against the loopback API server', () => {
     expect(upstream('shop-orders-80', 'shop')).toBeDefined();
   });
 
+  it('creates an Upstream its copy does not hold without reading it first', async () => {
+    server.put(service('petstore', [{ port: 8080 }]));
+    await appears('default-petstore-8080');
+
+    const upstreamRequests = server
+      .requestsMatching({ resource: 'upstreams', subresource: '' })
+      .filter((request) => request.verb !== 'list' && request.verb !== 'watch');
+    expect(upstreamRequests.map((request) => [request.verb, request.code])).toEqual([['create', 201]]);
+  });
+
+  it('on 409 AlreadyExists reads the Upstream made meanwhile and sets only what discovery owns on it', async () => {
+    const madeMeanwhile = {
+      apiVersion: 'sluice.dev/v1',
+      kind: 'Upstream',
+      metadata: {
+        name: 'default-petstore-8080',
+        namespace: 'default',
+        labels: { ...DISCOVERED, team: 'payments' },
+      },
+      spec: {
+        connectTimeout: '2s',
+        kube: { serviceName: 'elsewhere', serviceNamespace: 'default', servicePort: 1 },
+      },
+    };
+    // Another writer (a previous leader, a user) makes it right before discovery's create.
+    server.beforeNext({ verb: 'create', resource: 'upstreams' }, () => server.put(madeMeanwhile));
+    server.put(service('petstore', [{ port: 8080 }]));
+
+    const merged = await waitFor('the Service reference set', () => {
+      const current = upstream('default-petstore-8080');
+      return (current?.spec as { kube: { servicePort: number } } | undefined)?.kube.servicePort === 8080
+        ? current
+        : undefined;
+    });
+    expect(merged.metadata.labels).toEqual({ ...DISCOVERED, team: 'payments' });
+    expect(merged.spec).toEqual({
+      connectTimeout: '2s',
+      kube: { serviceName: 'petstore', serviceNamespace: 'default', servicePort: 8080 },
+    });
+    const codes = (verb: 'create' | 'update') =>
+      server
+        .requestsMatching({ verb, resource: 'upstreams', subresource: '' })
+        .map((request) => request.code);
+    expect(codes('create')).toEqual([409]);
+    expect(codes('update')).toEqual([200]);
+  });
+
+  it('on 409 AlreadyExists leaves alone an Upstream a user made meanwhile without the discovered-by label', async () => {
+    const mine = {
+      apiVersion: 'sluice.dev/v1',
+      kind: 'Upstream',
+      metadata: { name: 'default-petstore-8080', namespace: 'default' },
+      spec: { static: { hosts: [{ address: '10.0.0.12', port: 8080 }] } },
+    };
+    let made: KubeObject | undefined;
+    server.beforeNext({ verb: 'create', resource: 'upstreams' }, () => (made = server.put(mine)));
+    server.put(service('petstore', [{ port: 8080 }, { port: 8081 }]));
+    // The ports are reconciled in order: once 8081's Upstream is there, 8080's was looked at.
+    await appears('default-petstore-8081');
+
+    expect(upstream('default-petstore-8080')).toEqual(made);
+    // 8080's create, refused, then 8081's (a later pass may race the watch and meet a 409 on 8081 too).
+    expect(
+      server
+        .requestsMatching({ verb: 'create', resource: 'upstreams' })
+        .slice(0, 2)
+        .map((request) => request.code),
+    ).toEqual([409, 201]);
+    expect(server.requestsMatching({ verb: 'update', resource: 'upstreams' })).toHaveLength(0);
+  });
+
   it('never changes nor deletes an Upstream without the discovered-by label, even of a discovered name', async () => {
     const mine = server.put({
       apiVersion: 'sluice.dev/v1',
@@ -262,6 +333,8 @@ describe('ServiceDiscovery against the loopback API server', () => {
     // The ports are reconciled in order: once 8081's Upstream is there, 8080's was looked at.
     await appears('default-petstore-8081');
     expect(upstream('default-petstore-8080')).toEqual(mine);
+    // The store's copy holds it: no write was even tried.
+    expect(server.requestsMatching({ verb: 'create', resource: 'upstreams' })).toHaveLength(1);
 
     server.remove('services', 'default', 'petstore');
     await disappears('default-petstore-8081');

@@ -298,6 +298,23 @@ describe('KubeStore against the loopback API server', () => {
     );
   });
 
+  it("creates with expected version '' without reading first: 409 AlreadyExists is a ConflictError", async () => {
+    const created = await store.apply(upstreamResource('petstore'), '');
+    expect(created.metadata).toMatchObject({ name: 'petstore', namespace: 'default', generation: 1 });
+
+    server.beforeNext({ verb: 'create', resource: 'upstreams' }, () =>
+      server.put(upstream('orders', 'default', 9090)),
+    );
+    await expect(store.apply(upstreamResource('orders'), '')).rejects.toThrow(ConflictError);
+    expect(server.object('upstreams', 'default', 'orders')!.spec).toEqual(
+      upstream('orders', 'default', 9090).spec,
+    );
+    expect(server.requestsMatching({ verb: 'create', resource: 'upstreams' }).map((r) => r.code)).toEqual([
+      201, 409,
+    ]);
+    expect(server.requestsMatching({ verb: 'get', resource: 'upstreams' })).toHaveLength(0);
+  });
+
   it('applies without an expected version: creates, replaces over concurrent edits, and skips no-ops', async () => {
     const created = await store.apply(upstreamResource('petstore'));
     expect(created.metadata).toMatchObject({ name: 'petstore', namespace: 'default', generation: 1 });
@@ -343,6 +360,10 @@ describe('KubeStore against the loopback API server', () => {
     server.put(coreSecret('db-password', { password: 'hunter2' }));
     await expect(
       store.apply({ ...secret, metadata: { name: 'db-password', namespace: 'default' } }),
+    ).rejects.toThrow(/not Sluice's/);
+    // A create (no read first) is refused with 409 AlreadyExists: said so too, not a conflict to retry.
+    await expect(
+      store.apply({ ...secret, metadata: { name: 'db-password', namespace: 'default' } }, ''),
     ).rejects.toThrow(/not Sluice's/);
     await store.delete({ kind: 'Secret', namespace: 'default', name: 'db-password' });
     expect(server.object('secrets', 'default', 'db-password')).toBeDefined();

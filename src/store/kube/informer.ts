@@ -40,15 +40,19 @@ export interface InformerOptions<T extends KubeObject = KubeObject> {
 /** A first list refused so will not get better by retrying: the CRD or the RBAC rule is missing. */
 const FATAL_BEFORE_SYNC = new Set([401, 403, 404]);
 
-/** What readers of an informer use: the local copy, its events, and starting and stopping it. */
-export interface ObjectCache<T extends KubeObject> {
-  start(): void;
-  stop(): void;
+/** What readers of an informer's local copy use: the copy and its events. */
+export interface ObjectCacheView<T extends KubeObject> {
   whenSynced(): Promise<void>;
   readonly hasSynced: boolean;
   get(namespace: string, name: string): T | undefined;
   list(): T[];
   on(listener: InformerListener<T>): () => void;
+}
+
+/** What the owner of an informer uses: the view, and starting and stopping it. */
+export interface ObjectCache<T extends KubeObject> extends ObjectCacheView<T> {
+  start(): void;
+  stop(): void;
 }
 
 /**

@@ -19,7 +19,7 @@ import {
 } from '../store';
 import type { BackoffOptions } from './backoff';
 import { BoundedDebounce } from './debounce';
-import { Informer, type ObjectCache } from './informer';
+import { Informer, type ObjectCache, type ObjectCacheView } from './informer';
 import { isApiError, type KubeClient, type KubeObject } from './kube-client';
 import { notifyEach } from './listeners';
 import {
@@ -64,7 +64,9 @@ const MAX_ATTEMPTS = 5;
  *   max(1 s, 10 x debounceMs) during an endless burst), only when something other than statuses and
  *   resourceVersions changed, and never before every informer has listed.
  * - `apply(r, expected)` is a conditional write (ConflictError when the object is not at `expected`,
- *   or on the API server's 409); without `expected` it re-reads and retries over concurrent changes.
+ *   or on the API server's 409); `expected = ''` is a create, sent without reading first (the API server
+ *   refuses it with 409 AlreadyExists when the object exists); without `expected` it re-reads and
+ *   retries over concurrent changes.
  * - Statuses go through the status subresource, which cannot change the spec; on a 409 the object is
  *   read again and only the status is written again. Core Secrets have no status: theirs stay in memory.
  */
@@ -125,15 +127,12 @@ export class KubeStore implements ResourceStore {
     checkKeyable(resource);
     const content = userContent(resource);
     const key = keyOf(content);
+    if (expectedResourceVersion === '') return this.create(key, content);
     const id = keyString(key);
     const type = typeOfKind(key.kind);
     for (let attempt = 1; ; attempt++) {
       const current = await this.client.find(type, key.namespace, key.name);
-      if (current && key.kind === 'Secret' && !isSluiceSecret(current)) {
-        throw new Error(
-          `Secret ${key.namespace}/${key.name} exists and is not Sluice's (no ${SECRET_TYPE_LABEL} label): choose another name`,
-        );
-      }
+      checkSluiceSecret(key, current);
       if (expectedResourceVersion !== undefined) checkExpected(id, current, expectedResourceVersion);
       try {
         if (!current) return toResource(key.kind, await this.client.create(type, toKubeObject(content)));
@@ -148,6 +147,16 @@ export class KubeStore implements ResourceStore {
         }
       }
     }
+  }
+
+  /**
+   * The store's local copy of one kind (its informer, started with the store), for readers that would
+   * otherwise list and watch the same objects again: Service discovery reads the Upstreams from it.
+   */
+  cacheOf(kind: Kind): ObjectCacheView<KubeObject> {
+    const informer = this.informers.get(kind);
+    if (!informer) throw new Error(`the Kubernetes store has no informer for ${kind}`);
+    return informer;
   }
 
   /**
@@ -252,6 +261,20 @@ export class KubeStore implements ResourceStore {
     return { resources, errors: [] };
   }
 
+  /** A create without a read first: the API server's 409 AlreadyExists says the object exists. */
+  private async create(key: ResourceKey, content: Resource): Promise<Resource> {
+    const type = typeOfKind(key.kind);
+    try {
+      return toResource(key.kind, await this.client.create(type, toKubeObject(content)));
+    } catch (error) {
+      if (!isApiError(error, 409)) throw error;
+      // A core Secret that is not Sluice's is no conflict to retry: say so, as a write over it does.
+      if (key.kind === 'Secret')
+        checkSluiceSecret(key, await this.client.find(type, key.namespace, key.name));
+      throw new ConflictError(`${keyString(key)} already exists: ${error.message}`);
+    }
+  }
+
   private async writeStatus(key: ResourceKey, status: Status): Promise<void> {
     let object = this.informers.get(key.kind)?.get(key.namespace, key.name);
     // Statuses of what is gone are not kept (as in the other stores).
@@ -292,13 +315,19 @@ export class KubeStore implements ResourceStore {
   }
 }
 
-/** ConflictError unless the stored object is at `expected` (`''`: must not exist). */
+/** Refuses to write over a core Secret that is not Sluice's (no `sluice.dev/secret-type` label). */
+function checkSluiceSecret(key: ResourceKey, current: KubeObject | undefined): void {
+  if (key.kind !== 'Secret' || !current || isSluiceSecret(current)) return;
+  throw new Error(
+    `Secret ${key.namespace}/${key.name} exists and is not Sluice's (no ${SECRET_TYPE_LABEL} label): choose another name`,
+  );
+}
+
+/** ConflictError unless the stored object is at `expected` (a resourceVersion; creates do not read). */
 function checkExpected(id: string, current: KubeObject | undefined, expected: string): void {
-  const stored = current?.metadata.resourceVersion;
-  if (expected === '' && current) throw new ConflictError(`${id} already exists (resourceVersion ${stored})`);
-  if (expected !== '' && !current)
-    throw new ConflictError(`${id} does not exist (expected version ${expected})`);
-  if (expected !== '' && stored !== expected) {
+  if (!current) throw new ConflictError(`${id} does not exist (expected version ${expected})`);
+  const stored = current.metadata.resourceVersion;
+  if (stored !== expected) {
     throw new ConflictError(`${id} changed: stored resourceVersion ${stored}, expected ${expected}`);
   }
 }

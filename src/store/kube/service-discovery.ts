@@ -6,7 +6,7 @@ import type { Logger } from '../../logger';
 import { stableStringify, userContent } from '../memory-store';
 import { ConflictError } from '../store';
 import { Backoff, type BackoffOptions } from './backoff';
-import { Informer } from './informer';
+import { Informer, type ObjectCacheView } from './informer';
 import type { KubeClient, KubeObject } from './kube-client';
 import type { KubeStore } from './kube-store';
 import { toResource } from './mapping';
@@ -19,6 +19,15 @@ export const DISCOVERED_BY_KUBERNETES = 'kubernetes';
 
 /** Attempts of one write that keeps meeting concurrent changes, before the Service is retried later. */
 const MAX_ATTEMPTS = 5;
+
+/**
+ * Services reconciled at once by default. On a first start each is one create: against a real API server
+ * a network round trip, so more in flight means more creates a second; twice the former 4 (and as many
+ * as the store's status writes) hides that latency while staying far below what the API server admits
+ * from one client (200 writes in flight by default, shared out by API Priority and Fairness). More did
+ * not help on the loopback bench, where CPU, not latency, bounds the first start (16 and 32: slower).
+ */
+export const DEFAULT_CONCURRENCY = 8;
 
 /** `NAMESPACE-SERVICE-PORT`: namespace and Service names are DNS-1123 labels, so this is a valid name. */
 export function discoveredUpstreamName(namespace: string, service: string, port: number): string {
@@ -91,18 +100,19 @@ function withDiscoveredFields(current: Resource, desired: Resource): Resource {
 }
 
 export interface ServiceDiscoveryOptions {
-  /** Where Upstreams are written, each write conditional on the version that was read. */
+  /**
+   * Where Upstreams are written, each write conditional on the version that was read, and read from:
+   * its Upstream informer, which whoever loads or watches the store starts.
+   */
   store: KubeStore;
-  /** Reads Namespaces and discovered Upstreams (informers), and an Upstream again after a conflict. */
+  /** Reads Namespaces (an informer), and an Upstream again after a conflict. */
   client: KubeClient;
   /** The Services to discover: KubeServiceEndpoints' informer, which the store starts. */
   services: Informer<KubeService>;
-  /** The namespaces the store watches; all when absent. */
-  namespaces?: readonly string[];
   logger: Logger;
   backoff?: BackoffOptions;
   pageSize?: number;
-  /** Services reconciled at once. Default 4. */
+  /** Services reconciled at once. Default 8. */
   concurrency?: number;
 }
 
@@ -111,10 +121,12 @@ export interface ServiceDiscoveryOptions {
  * Service in the watched namespaces, labelled `discovery.sluice.dev/discovered-by: kubernetes`, and
  * deletes it with its Service or port (see docs/kubernetes.md, "Service discovery").
  * - Only the leader should run it: `start()` and `stop()` may alternate, each `start()` beginning afresh
- *   (it lists Namespaces and discovered Upstreams again, then reconciles every Service).
+ *   (it lists Namespaces again, then reconciles every Service against the store's copy of the Upstreams).
  * - An Upstream without the label is never written over nor deleted, even if it has the name.
- * - Every write is conditional on the resourceVersion that was read; on a conflict (a user's edit) the
- *   Upstream is read again and only what discovery owns is set again, so the user's edit is kept.
+ * - Every write is conditional on the resourceVersion that was read; an Upstream the store's copy does
+ *   not hold is created without reading it first. On a conflict (a user's edit, or an Upstream made
+ *   meanwhile: 409 AlreadyExists) the Upstream is read again and only what discovery owns is set again,
+ *   so the user's edit is kept.
  */
 export class ServiceDiscovery {
   private run: DiscoveryRun | undefined;
@@ -136,12 +148,12 @@ export class ServiceDiscovery {
   }
 }
 
-/** One leadership term of Service discovery: its own informers, queue and retries. */
+/** One leadership term of Service discovery: its own Namespace informer, queue and retries. */
 class DiscoveryRun {
   private readonly namespaceInformer: Informer<KubeObject>;
-  /** The Upstreams discovery made (a label selector): only those are ever changed or deleted. */
-  private readonly upstreams: Informer<KubeObject>;
-  /** Their names, by the `namespace/service` they were made from. */
+  /** Every Upstream of the watched namespaces (the store's copy); discovery changes or deletes only its own. */
+  private readonly upstreams: ObjectCacheView<KubeObject>;
+  /** The names of the discovered ones, by the `namespace/service` they were made from. */
   private readonly upstreamsOfService = new Map<string, Set<string>>();
   /** Services to reconcile, `namespace/service`, in arrival order. */
   private readonly queue = new Set<string>();
@@ -156,19 +168,11 @@ class DiscoveryRun {
   private stopped = false;
 
   constructor(private readonly options: ServiceDiscoveryOptions) {
-    const { client, logger, backoff, pageSize, namespaces } = options;
+    const { client, logger, backoff, pageSize, store } = options;
     this.namespaceInformer = new Informer({ client, logger, backoff, pageSize, type: NAMESPACES });
-    this.upstreams = new Informer({
-      client,
-      logger,
-      backoff,
-      pageSize,
-      namespaces,
-      type: SLUICE_CRDS.Upstream,
-      labelSelector: `${DISCOVERED_BY_LABEL}=${DISCOVERED_BY_KUBERNETES}`,
-    });
+    this.upstreams = store.cacheOf('Upstream');
     this.backoff = new Backoff(backoff);
-    this.concurrency = options.concurrency ?? 4;
+    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
   start(): void {
@@ -179,7 +183,6 @@ class DiscoveryRun {
       this.namespaceInformer.on((_event, namespace) => this.onNamespace(namespace.metadata.name)),
     );
     this.namespaceInformer.start();
-    this.upstreams.start();
     const informers = [services, this.namespaceInformer, this.upstreams];
     void Promise.all(informers.map((informer) => informer.whenSynced())).then(
       () => this.resync(),
@@ -192,7 +195,6 @@ class DiscoveryRun {
     this.stopped = true;
     for (const unsubscribe of this.unsubscribers) unsubscribe();
     this.namespaceInformer.stop();
-    this.upstreams.stop();
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.queue.clear();
     await Promise.all(this.inFlight.values());
@@ -202,21 +204,29 @@ class DiscoveryRun {
   private resync(): void {
     if (this.stopped) return;
     this.synced = true;
+    // The store's copy may have listed before this run listened to it.
+    for (const upstream of this.upstreams.list()) this.index(false, upstream);
     for (const service of this.options.services.list()) this.queue.add(namespacedName(service));
     for (const service of this.upstreamsOfService.keys()) this.queue.add(service);
     this.pump();
   }
 
   private onUpstream(deleted: boolean, upstream: KubeObject): void {
+    const service = this.index(deleted, upstream);
+    // A user deleted it, changed what discovery owns, or took it over or gave it back: reconcile again.
+    if (service !== undefined) this.enqueue(service);
+  }
+
+  /** Files a discovered Upstream under its Service (an Upstream without the label, or deleted: unfiled). */
+  private index(deleted: boolean, upstream: KubeObject): string | undefined {
     const service = serviceOfUpstream(upstream);
-    if (service === undefined) return;
+    if (service === undefined) return undefined;
     const names = this.upstreamsOfService.get(service) ?? new Set<string>();
-    if (deleted) names.delete(upstream.metadata.name);
+    if (deleted || !isDiscovered(upstream)) names.delete(upstream.metadata.name);
     else names.add(upstream.metadata.name);
     if (names.size > 0) this.upstreamsOfService.set(service, names);
     else this.upstreamsOfService.delete(service);
-    // A user deleted it, or changed what discovery owns: put it back.
-    this.enqueue(service);
+    return service;
   }
 
   /** Its discovery label may have changed: every Service of the namespace again (the first list: resync). */
@@ -288,7 +298,7 @@ class DiscoveryRun {
       const next = stored ? withDiscoveredFields(stored, desired) : desired;
       if (stored && stableStringify(userContent(next)) === stableStringify(userContent(stored))) return;
       try {
-        // '' (nothing read): create, and a conflict if it exists meanwhile, be it a user's.
+        // '' (not in the copy): create without reading first; a conflict if it exists, be it a user's.
         await this.options.store.apply(next, current?.metadata.resourceVersion ?? '');
         return;
       } catch (error) {
