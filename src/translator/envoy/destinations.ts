@@ -24,10 +24,15 @@ export function functionPlugins(
   return typePlugin ? [typePlugin, ...offering.filter((plugin) => plugin !== typePlugin)] : offering;
 }
 
+/** Option paths by their dotted form, split once: every destination of every route reads them. */
+const optionPaths = new Map<string, readonly string[]>();
+
 function optionAt(options: RouteOptionsSpec, path: string): unknown {
-  return path
-    .split('.')
-    .reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], options);
+  let keys = optionPaths.get(path);
+  if (!keys) optionPaths.set(path, (keys = path.split('.')));
+  let value: unknown = options;
+  for (const key of keys) value = (value as Record<string, unknown> | undefined)?.[key];
+  return value;
 }
 
 /** A destination option the route sets that `resolver` does not honour, with the plugins that do. */
