@@ -1,7 +1,7 @@
 import { hash } from 'crypto';
 import { keepHiddenClass } from '../hidden-classes';
 import type { Json } from '../translator/plugin';
-import { validateType } from './pgv';
+import { encodeValid, validateType } from './pgv';
 import { encodeType, typeForUrl } from './proto-json';
 import type { XdsResource } from './resources';
 import { messageNameOf, type TypeUrl } from './type-urls';
@@ -48,16 +48,18 @@ export class ResourceEncoder {
   }
 
   private encodeFresh(typeUrl: TypeUrl, name: string, json: Json): EncodeResult {
-    // Resolved once per resource (cached per type URL) for both the validation and the encoding.
     const type = typeForUrl(typeUrl);
     if (!type) throw new Error(`encode: unknown message type ${messageNameOf(typeUrl)}`);
-    const violations = validateType(type, json);
-    if (violations.length > 0) return { violations };
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeType(type, json);
-    } catch (error) {
-      return { violations: [(error as Error).message] };
+    // One walk checks the rules as it encodes; only a resource it rejects is walked again, to tell why.
+    let bytes = encodeValid(type, json);
+    if (!bytes) {
+      const violations = validateType(type, json);
+      if (violations.length > 0) return { violations };
+      try {
+        bytes = encodeType(type, json);
+      } catch (error) {
+        return { violations: [(error as Error).message] };
+      }
     }
     return { resource: { name, typeUrl, version: versionOf(bytes), json, bytes } };
   }
