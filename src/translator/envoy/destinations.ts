@@ -10,7 +10,12 @@ export function pluginForUpstream(
   plugins: readonly TranslatorPlugin[],
 ): TranslatorPlugin | undefined {
   const spec = upstream.spec ?? {};
-  return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => Object.hasOwn(spec, type)));
+  // Loops, not find/some: asked for every upstream and route destination, with no closure per plugin.
+  for (const plugin of plugins) {
+    const types = plugin.upstreamTypes;
+    if (types) for (const type of types) if (Object.hasOwn(spec, type)) return plugin;
+  }
+  return undefined;
 }
 
 /** The plugins that offer functions on an upstream: the one of its type, then function plugins (REST, ...). */

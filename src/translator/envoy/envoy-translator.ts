@@ -107,10 +107,12 @@ function translateUpstreams(
       continue;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const inputs = [discovered, plugin.upstreamInputs?.(upstream, ctx)];
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, inputs, ctx.reports, (reports) =>
-          upstreamClusters(upstream, { ...ctx, reports }),
+      ? ctx.memo.upstream(
+          upstream,
+          [discovered, plugin.upstreamInputs?.(upstream, ctx)],
+          ctx.reports,
+          (reports) => upstreamClusters(upstream, { ...ctx, reports }),
         )
       : upstreamClusters(upstream, ctx);
     if (ctx.reports.hasErrors(key)) continue;
