@@ -560,11 +560,20 @@ function stringValidator(rules: Rules, where: string): Check {
   }
   if (rules.min_len !== undefined) {
     const n = Number(rules.min_len);
-    add((v) => (runeCount(v) >= n ? undefined : `value length must be at least ${n} runes`));
+    // A rune is one or two UTF-16 units: runes are counted only when the length leaves it open.
+    add((v) =>
+      v.length >= 2 * n || (v.length >= n && runeCount(v) >= n)
+        ? undefined
+        : `value length must be at least ${n} runes`,
+    );
   }
   if (rules.max_len !== undefined) {
     const n = Number(rules.max_len);
-    add((v) => (runeCount(v) <= n ? undefined : `value length must be at most ${n} runes`));
+    add((v) =>
+      v.length <= n || (v.length <= 2 * n && runeCount(v) <= n)
+        ? undefined
+        : `value length must be at most ${n} runes`,
+    );
   }
   if (rules.len_bytes !== undefined) {
     const n = Number(rules.len_bytes);

@@ -593,8 +593,19 @@ const CASES: Case[] = [
     violations: ['sMinLen: value length must be at least 2 runes'],
   },
   {
+    // Two UTF-16 units, one rune: the length alone does not decide, the runes are counted.
+    rules: ['string.min_len'],
+    patch: { sMinLen: '😀' },
+    violations: ['sMinLen: value length must be at least 2 runes'],
+  },
+  {
     rules: ['string.max_len'],
     patch: { sMaxLen: '😀😀😀😀' },
+    violations: ['sMaxLen: value length must be at most 3 runes'],
+  },
+  {
+    rules: ['string.max_len'],
+    patch: { sMaxLen: 'ab😀😀' },
     violations: ['sMaxLen: value length must be at most 3 runes'],
   },
   {
@@ -1049,6 +1060,10 @@ describe('rule semantics on a purpose-built message', () => {
 
   it('accepts the valid baseline', () => {
     expect(validateMessage(NAME, validRules())).toEqual([]);
+  });
+
+  it('counts runes, not UTF-16 units, at the length limits', () => {
+    expect(validateMessage(NAME, { ...validRules(), sMinLen: '😀😀', sMaxLen: '😀😀😀' })).toEqual([]);
   });
 
   it.each(CASES.map((c) => [c.rules.join(' ') || 'JSON types', c] as const))('%s: %j', (_label, c) => {
