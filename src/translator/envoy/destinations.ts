@@ -47,8 +47,15 @@ function foreignOption(
   plugins: readonly TranslatorPlugin[],
 ): { path: string; owners: string } | undefined {
   for (const owner of plugins) {
-    if (owner === resolver) continue;
-    const path = owner.destinationOptions?.find((candidate) => optionAt(options, candidate) !== undefined);
+    if (owner === resolver || !owner.destinationOptions) continue;
+    // The first option of the plugin the route sets; a loop, not find: no closure per destination.
+    let path: string | undefined;
+    for (const candidate of owner.destinationOptions) {
+      if (optionAt(options, candidate) !== undefined) {
+        path = candidate;
+        break;
+      }
+    }
     if (path && !resolver.destinationOptions?.includes(path)) return { path, owners: owner.name };
   }
   return undefined;
