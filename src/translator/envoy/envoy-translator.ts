@@ -1,5 +1,5 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
-import { lookup, nameKey } from '../../api/snapshot';
+import { discoveredFor, lookup } from '../../api/snapshot';
 import { keepHiddenClass } from '../../hidden-classes';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
@@ -86,13 +86,12 @@ function translateUpstreams(
   owners: ResourceOwners,
 ): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
-  for (const upstream of ctx.snapshot.upstreams.values()) {
+  // forEach: no iterator result allocated per upstream.
+  ctx.snapshot.upstreams.forEach((upstream) => {
     // The report's key: loading made one for every resource, so the owners below hold no new one.
     const { key } = ctx.reports.track(keyOf(upstream));
-    if (ctx.reports.hasErrors(key)) continue;
-    const discovered = ctx.snapshot.discovered.size
-      ? ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))
-      : undefined;
+    if (ctx.reports.hasErrors(key)) return;
+    const discovered = discoveredFor(ctx.snapshot, upstream);
     if (discovered?.error)
       ctx.reports.warn(
         key,
@@ -104,7 +103,7 @@ function translateUpstreams(
         key,
         `spec: no plugin serves upstream type ${Object.keys(upstream.spec ?? {}).join(', ')}`,
       );
-      continue;
+      return;
     }
     const upstreamClusters = plugin.upstreamClusters;
     const { clusters, loadAssignments } = ctx.memo
@@ -115,7 +114,7 @@ function translateUpstreams(
           (reports) => upstreamClusters(upstream, { ...ctx, reports }),
         )
       : upstreamClusters(upstream, ctx);
-    if (ctx.reports.hasErrors(key)) continue;
+    if (ctx.reports.hasErrors(key)) return;
     for (const cluster of clusters) {
       out.clusters.set(cluster.name as string, cluster);
       owners.own(TYPE_URLS.cluster, cluster.name as string, key);
@@ -124,7 +123,7 @@ function translateUpstreams(
       out.loadAssignments.set(assignment.clusterName as string, assignment);
       owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, key);
     }
-  }
+  });
   return out;
 }
 

@@ -264,10 +264,11 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext, out: Json[]): st
     const matcher = matchers[index];
     const result = routeMatch(matcher, ctx.proxyless);
     if (result.error) return `matchers[${index}].${result.error}`;
-    for (const dropped of result.dropped) {
+    // Indexed: for-of makes an iterator per matcher over the shared (frozen) empty list.
+    for (let i = 0; i < result.dropped.length; i++) {
       ctx.reports.warn(
         route.owner,
-        `${route.source}.matchers[${index}].${dropped}: ignored by proxyless gRPC clients`,
+        `${route.source}.matchers[${index}].${result.dropped[i]}: ignored by proxyless gRPC clients`,
       );
     }
     matches[index] = result.match;
