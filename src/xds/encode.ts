@@ -19,7 +19,7 @@ interface Encoded {
 /**
  * Encodes translated resources once per version: a resource whose JSON did not change since the last
  * translation keeps its bytes and version, and one JSON object shared by several proxies is encoded
- * once. Every new encoding is checked against Envoy's protoc-gen-validate rules first.
+ * once. Every new encoding checks Envoy's protoc-gen-validate rules as it walks the JSON.
  *
  * JSON handed to `encode` must not be mutated afterwards: a resource is recognised by the identity of
  * its JSON object (the objects an incremental translator reuses, or one object shared by several
