@@ -1416,7 +1416,7 @@ export function validateType(type: protobuf.Type, json: unknown): string[] {
 /** The walk of every validateType call (validation is synchronous and never nested). */
 const walk = new Walk();
 
-/** The walk of the encoding walk's checks: stops at the first violation, which only has to be known. */
+/** Where the encoding walk's checks report: it stops at the first violation, which only has to be known. */
 class FirstViolation extends Walk {
   override report(): never {
     throw new Error('PGV violation');
