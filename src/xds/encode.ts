@@ -6,7 +6,8 @@ import { encodeType, typeForUrl } from './proto-json';
 import type { XdsResource } from './resources';
 import { messageNameOf, type TypeUrl } from './type-urls';
 
-export type EncodeResult = { resource: XdsResource } | { violations: string[] };
+/** The resource, or why it cannot be sent (no wrapper around a resource: one object less for each one kept). */
+export type EncodeResult = XdsResource | { violations: string[] };
 
 interface Encoded {
   /** The last JSON object of this resource (the result was encoded from an equal one). */
@@ -61,7 +62,7 @@ export class ResourceEncoder {
         return { violations: [(error as Error).message] };
       }
     }
-    return { resource: { name, typeUrl, version: versionOf(bytes), json, bytes } };
+    return { name, typeUrl, version: versionOf(bytes), json, bytes };
   }
 
   /** Forgets resources `encode` was not asked for since the last call (bounded memory). */
