@@ -140,19 +140,14 @@ function resolveFor(
   destination: DestinationSpec,
   ctx: RouteBuildContext,
 ): DestinationTarget | { error: string } {
-  // Every member named: see routeBuildContext.
-  return resolveDestination({
-    snapshot: ctx.snapshot,
-    reports: ctx.reports,
-    memo: ctx.memo,
-    proxyless: ctx.proxyless,
-    plugins: ctx.plugins,
+  return resolveDestination(
+    ctx,
     destination,
-    owner: route.owner,
-    source: route.source,
+    route.owner,
+    route.source,
     options,
-    matchers: route.matchers ?? NO_MATCHERS,
-  });
+    route.matchers ?? NO_MATCHERS,
+  );
 }
 
 /**
