@@ -2,7 +2,7 @@ import { keyOf, resolveRef, type ResourceKey } from '../../api/resource';
 import { lookup } from '../../api/snapshot';
 import type { DestinationSpec, MatcherSpec, RouteOptionsSpec, Upstream } from '../../api/types';
 import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '../plugin';
-import { clusterName } from './clusters';
+import { upstreamClusterName } from './clusters';
 
 /** The plugin that owns an upstream's type (the one key of its spec that a plugin claims). */
 export function pluginForUpstream(
@@ -118,5 +118,5 @@ export function resolveDestination(
         (known.length ? ` (known: ${known.join(', ')})` : ` (it offers no functions)`),
     };
   }
-  return { cluster: clusterName(ref) };
+  return { cluster: upstreamClusterName(upstream) };
 }

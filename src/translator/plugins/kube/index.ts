@@ -1,7 +1,13 @@
 import { keyOf } from '../../../api/resource';
 import { nameKey, type ServiceEndpoints } from '../../../api/snapshot';
 import type { KubeUpstreamSpec, Upstream } from '../../../api/types';
-import { clusterName, dnsCluster, edsCluster, loadAssignment, type Endpoint } from '../../envoy/clusters';
+import {
+  dnsCluster,
+  edsCluster,
+  type Endpoint,
+  loadAssignment,
+  upstreamClusterName,
+} from '../../envoy/clusters';
 import type { TranslationContext, TranslatorPlugin, UpstreamClusters } from '../../plugin';
 
 function kubeSpec(upstream: Upstream): KubeUpstreamSpec & { serviceNamespace: string } {
@@ -41,7 +47,7 @@ function readyEndpoints(service: ServiceEndpoints, portName: string): Endpoint[]
  */
 function kubeClusters(upstream: Upstream, ctx: TranslationContext): UpstreamClusters {
   const spec = kubeSpec(upstream);
-  const name = clusterName(keyOf(upstream));
+  const name = upstreamClusterName(upstream);
   const options = { name, connectTimeout: upstream.spec?.connectTimeout, http2: spec.http2 };
   const service = serviceEndpoints(upstream, ctx);
   if (!service) {
