@@ -115,13 +115,16 @@ function translateUpstreams(
         )
       : upstreamClusters(upstream, ctx);
     if (ctx.reports.hasErrors(key)) return;
-    for (const cluster of clusters) {
-      out.clusters.set(cluster.name as string, cluster);
-      owners.own(TYPE_URLS.cluster, cluster.name as string, key);
+    // Indexed loops: for-of made an iterator object per upstream here.
+    for (let i = 0; i < clusters.length; i++) {
+      const name = clusters[i].name as string;
+      out.clusters.set(name, clusters[i]);
+      owners.own(TYPE_URLS.cluster, name, key);
     }
-    for (const assignment of loadAssignments) {
-      out.loadAssignments.set(assignment.clusterName as string, assignment);
-      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, key);
+    for (let i = 0; i < loadAssignments.length; i++) {
+      const name = loadAssignments[i].clusterName as string;
+      out.loadAssignments.set(name, loadAssignments[i]);
+      owners.own(TYPE_URLS.endpoint, name, key);
     }
   });
   return out;
