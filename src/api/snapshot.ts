@@ -1,5 +1,5 @@
 import type { Kind, Resource, ResourceKey } from './resource';
-import type { DiscoveredMap } from '../discovery/fds/discovered';
+import type { DiscoveredFunctions, DiscoveredMap } from '../discovery/fds/discovered';
 import type { IdentityTokens } from './gcp';
 import type { Gateway, RouteTable, Secret, Settings, Upstream, VirtualService } from './types';
 
@@ -92,6 +92,13 @@ export function snapshotOf(
     map.set(nameKey(resource.metadata.namespace, resource.metadata.name), resource);
   }
   return snapshot;
+}
+
+/** An upstream's entry in the discovered map; no key is built when discovery found nothing (asked per route). */
+export function discoveredFor(snapshot: ApiSnapshot, upstream: Upstream): DiscoveredFunctions | undefined {
+  return snapshot.discovered.size === 0
+    ? undefined
+    : snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
 }
 
 export function lookup<T>(

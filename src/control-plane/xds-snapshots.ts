@@ -22,8 +22,8 @@ export function buildXdsSnapshots(
       // forEach: no [name, json] pair allocated per resource.
       byName.forEach((json, name) => {
         const result = encoder.encode(typeUrl, json);
-        if ('resource' in result) {
-          encoded.set(name, result.resource);
+        if (!('violations' in result)) {
+          encoded.set(name, result);
           return;
         }
         for (const owner of translation.owners.of(typeUrl, name)) {

@@ -16,6 +16,8 @@ export interface ResourceReport {
 export class Reports {
   /** Kind -> namespace -> name: lookups need no key string built per call (translation makes many). */
   private readonly byKey = new Map<string, Map<string, Map<string, ResourceReport>>>();
+  /** Whether any resource has an error: until one has, `hasErrors` (asked for every destination) looks nothing up. */
+  private anyErrors = false;
 
   /** Makes sure `key` gets a status even when nothing is wrong with it. */
   track(key: ResourceKey): ResourceReport {
@@ -33,6 +35,7 @@ export class Reports {
 
   error(key: ResourceKey, message: string): void {
     const report = this.track(key);
+    this.anyErrors = true;
     if (!report.errors.includes(message)) report.errors.push(message);
   }
 
@@ -49,6 +52,7 @@ export class Reports {
 
   /** True when the resource must be left out of translation. */
   hasErrors(key: ResourceKey): boolean {
+    if (!this.anyErrors) return false;
     const report = this.get(key);
     return report !== undefined && report.errors.length > report.toleratedErrors;
   }

@@ -1,12 +1,13 @@
 import { hash } from 'crypto';
 import { keepHiddenClass } from '../hidden-classes';
 import type { Json } from '../translator/plugin';
-import { validateType } from './pgv';
+import { encodeValid, validateType } from './pgv';
 import { encodeType, typeForUrl } from './proto-json';
 import type { XdsResource } from './resources';
 import { messageNameOf, type TypeUrl } from './type-urls';
 
-export type EncodeResult = { resource: XdsResource } | { violations: string[] };
+/** The resource, or why it cannot be sent (no wrapper around a resource: one object less for each one kept). */
+export type EncodeResult = XdsResource | { violations: string[] };
 
 interface Encoded {
   /** The last JSON object of this resource (the result was encoded from an equal one). */
@@ -19,7 +20,7 @@ interface Encoded {
 /**
  * Encodes translated resources once per version: a resource whose JSON did not change since the last
  * translation keeps its bytes and version, and one JSON object shared by several proxies is encoded
- * once. Every new encoding is checked against Envoy's protoc-gen-validate rules first.
+ * once. Every new encoding checks Envoy's protoc-gen-validate rules as it walks the JSON.
  *
  * JSON handed to `encode` must not be mutated afterwards: a resource is recognised by the identity of
  * its JSON object (the objects an incremental translator reuses, or one object shared by several
@@ -48,18 +49,20 @@ export class ResourceEncoder {
   }
 
   private encodeFresh(typeUrl: TypeUrl, name: string, json: Json): EncodeResult {
-    // Resolved once per resource (cached per type URL) for both the validation and the encoding.
     const type = typeForUrl(typeUrl);
     if (!type) throw new Error(`encode: unknown message type ${messageNameOf(typeUrl)}`);
-    const violations = validateType(type, json);
-    if (violations.length > 0) return { violations };
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeType(type, json);
-    } catch (error) {
-      return { violations: [(error as Error).message] };
+    // One walk checks the rules as it encodes; only a resource it rejects is walked again, to tell why.
+    let bytes = encodeValid(type, json);
+    if (!bytes) {
+      const violations = validateType(type, json);
+      if (violations.length > 0) return { violations };
+      try {
+        bytes = encodeType(type, json);
+      } catch (error) {
+        return { violations: [(error as Error).message] };
+      }
     }
-    return { resource: { name, typeUrl, version: versionOf(bytes), json, bytes } };
+    return { name, typeUrl, version: versionOf(bytes), json, bytes };
   }
 
   /** Forgets resources `encode` was not asked for since the last call (bounded memory). */

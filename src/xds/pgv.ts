@@ -14,6 +14,9 @@ import {
   typeForUrl,
   typeNameOf,
   formatDuration,
+  encodeChecked,
+  type FieldChecks,
+  type MessageChecks,
 } from './proto-json';
 
 /**
@@ -185,6 +188,10 @@ interface ElementValidator {
   readonly present: Check | undefined;
   /** The field is absent from the JSON. */
   readonly absent: AbsentCheck | undefined;
+  /** `present` without the messages in the value (its own, items, map values), which the encoding walk checks as it enters them. */
+  readonly shallow: Check | undefined;
+  /** The encoding walk's checks of those messages, by their type (an Any's payload type); undefined: none. */
+  readonly nested: FieldChecks['nested'] | undefined;
 }
 
 interface FieldValidator {
@@ -194,6 +201,8 @@ interface FieldValidator {
   /** Undefined when a present value has nothing to check (no rules on it or anywhere beneath it). */
   readonly present: Check | undefined;
   readonly absent: AbsentCheck | undefined;
+  readonly shallow: Check | undefined;
+  readonly nested: FieldChecks['nested'] | undefined;
   /** Index into MessageValidator.oneofs, -1 outside a (real) oneof. */
   readonly oneof: number;
   /** The field's bit in the set of present fields that have an absent check (0: none, or more than 31 such fields). */
@@ -213,6 +222,8 @@ interface MessageValidator {
   readonly typeName: string;
   /** Field by JSON and .proto name. */
   readonly byKey: ReadonlyMap<string, FieldValidator>;
+  /** In the order of the type's fieldsArray. */
+  readonly fields: readonly FieldValidator[];
   /** Fields whose absence is a violation (a default that breaks the rules, required). */
   readonly absentChecks: readonly FieldValidator[];
   /** Whether the present fields with an absent check are tracked as bits (else looked up in the JSON). */
@@ -549,11 +560,20 @@ function stringValidator(rules: Rules, where: string): Check {
   }
   if (rules.min_len !== undefined) {
     const n = Number(rules.min_len);
-    add((v) => (runeCount(v) >= n ? undefined : `value length must be at least ${n} runes`));
+    // A rune is one or two UTF-16 units: runes are counted only when the length leaves it open.
+    add((v) =>
+      v.length >= 2 * n || (v.length >= n && runeCount(v) >= n)
+        ? undefined
+        : `value length must be at least ${n} runes`,
+    );
   }
   if (rules.max_len !== undefined) {
     const n = Number(rules.max_len);
-    add((v) => (runeCount(v) <= n ? undefined : `value length must be at most ${n} runes`));
+    add((v) =>
+      v.length <= n || (v.length <= 2 * n && runeCount(v) <= n)
+        ? undefined
+        : `value length must be at most ${n} runes`,
+    );
   }
   if (rules.len_bytes !== undefined) {
     const n = Number(rules.len_bytes);
@@ -889,19 +909,12 @@ function compileElement(
     }
     const skip = ruleOf('message')?.skip === true;
     const nested = skip ? undefined : nestedValidator(resolved);
-    let present: Check | undefined;
-    if (typeRules.length === 0) present = nested;
-    else if (typeRules.length === 1 && !nested) present = typeRules[0];
-    else {
-      const all = nested ? [...typeRules, nested] : typeRules;
-      present = (value, w) => {
-        for (const check of all) check(value, w);
-      };
-    }
     return {
-      present,
+      present: allOf(nested ? [...typeRules, nested] : typeRules),
       // A oneof member's rules (required included) only apply when that member is the one set.
       absent: requiredBy && !presenceTracked ? (w) => w.report('value is required') : undefined,
+      shallow: allOf(typeRules),
+      nested: skip ? undefined : nestedChecks(resolved),
     };
   }
 
@@ -909,13 +922,23 @@ function compileElement(
   only(kind);
   if (!rules) {
     // No rules: nothing to check (proto-json rejects a value of the wrong JSON type when encoding).
-    return { present: undefined, absent: undefined };
+    return { present: undefined, absent: undefined, shallow: undefined, nested: undefined };
   }
   const check = scalarValidator(type, resolved, ruleOf(kind) ?? {}, where);
   return {
     present: check,
     // proto3: an unset scalar is its default value; a oneof member / optional field is simply unset.
     absent: presenceTracked ? undefined : (w) => check(undefined, w),
+    shallow: check,
+    nested: undefined,
+  };
+}
+
+/** The checks in turn; undefined when there are none. */
+function allOf(checks: readonly Check[]): Check | undefined {
+  if (checks.length <= 1) return checks[0];
+  return (value, w) => {
+    for (const check of checks) check(value, w);
   };
 }
 
@@ -970,6 +993,14 @@ function nestedValidator(type: protobuf.Type): Check | undefined {
   return (value, w) => validateObject((validator ??= compileMessage(type)), value, w, undefined);
 }
 
+/** nestedValidator for the encoding walk: the checks of a message value of this type (Any: of the payload's type). */
+function nestedChecks(type: protobuf.Type): FieldChecks['nested'] | undefined {
+  if (typeNameOf(type) === 'google.protobuf.Any') return messageChecks;
+  if (hasSpecialJson(type) || !hasRulesBeneath(type)) return undefined;
+  let checks: MessageChecks | undefined;
+  return () => (checks ??= messageChecks(type));
+}
+
 function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof' | 'absentBit' | 'inert'> {
   field.resolve();
   const where = typeNameOf(field);
@@ -998,46 +1029,49 @@ function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof' | 'ab
       r.values as Rules | undefined,
       `${where} (values)`,
       false,
-    ).present;
-    // Without map rules and with nothing to check in keys or values, the map is not walked.
-    if (!rules && !keys && !values) return { ...base, present: undefined, absent: undefined };
+    );
     const min = r.min_pairs !== undefined ? Number(r.min_pairs) : undefined;
     const max = r.max_pairs !== undefined ? Number(r.max_pairs) : undefined;
     const noSparse = r.no_sparse === true;
     const ignoreEmpty = r.ignore_empty === true;
     const keyJson = (key: string): unknown =>
       keyType === 'bool' ? (key === 'true' ? true : key === 'false' ? false : key) : key;
-    const check: Check = (value, w) => {
-      const map = value === undefined ? {} : value;
-      if (!isPlainObject(map)) return w.report(`expected an object (map), got ${show(value)}`);
-      const entries = Object.keys(map);
-      if (ignoreEmpty && entries.length === 0) return;
-      if (min !== undefined && entries.length < min) w.report(`value must contain at least ${min} pair(s)`);
-      if (max !== undefined && entries.length > max)
-        w.report(`value must contain no more than ${max} pair(s)`);
-      for (const key of entries) {
-        if (keys) {
-          w.enter(new MapKeySegment(key, true));
-          keys(keyJson(key), w);
-          w.leave();
-        }
-        const element = map[key];
-        if (element === null && !nullIsValue) {
-          if (noSparse) {
-            w.enter(new MapKeySegment(key, false));
-            w.report('sparse maps are not allowed');
-            w.leave();
-          }
-          continue;
-        }
-        if (values) {
-          w.enter(new MapKeySegment(key, false));
-          values(element, w);
-          w.leave();
-        }
-      }
-    };
-    return { ...base, present: check, absent: rules ? (w) => check(undefined, w) : undefined };
+    // Without map rules and with nothing to check in keys or values, the map is not walked.
+    const mapCheck = (valueCheck: Check | undefined): Check | undefined =>
+      !rules && !keys && !valueCheck
+        ? undefined
+        : (value, w) => {
+            const map = value === undefined ? {} : value;
+            if (!isPlainObject(map)) return w.report(`expected an object (map), got ${show(value)}`);
+            const entries = Object.keys(map);
+            if (ignoreEmpty && entries.length === 0) return;
+            if (min !== undefined && entries.length < min)
+              w.report(`value must contain at least ${min} pair(s)`);
+            if (max !== undefined && entries.length > max)
+              w.report(`value must contain no more than ${max} pair(s)`);
+            for (const key of entries) {
+              if (keys) {
+                w.enter(new MapKeySegment(key, true));
+                keys(keyJson(key), w);
+                w.leave();
+              }
+              const element = map[key];
+              if (element === null && !nullIsValue) {
+                if (noSparse) {
+                  w.enter(new MapKeySegment(key, false));
+                  w.report('sparse maps are not allowed');
+                  w.leave();
+                }
+                continue;
+              }
+              if (valueCheck) {
+                w.enter(new MapKeySegment(key, false));
+                valueCheck(element, w);
+                w.leave();
+              }
+            }
+          };
+    return withAbsence(base, rules, mapCheck(values.present), mapCheck(values.shallow), values.nested);
   }
 
   if (field.repeated) {
@@ -1053,41 +1087,57 @@ function compileField(field: protobuf.Field): Omit<FieldValidator, 'oneof' | 'ab
       r.items as Rules | undefined,
       `${where} (items)`,
       false,
-    ).present;
-    // Without repeated rules and with nothing to check in the items, the list is not walked.
-    if (!rules && !item) return { ...base, present: undefined, absent: undefined };
+    );
     const min = r.min_items !== undefined ? Number(r.min_items) : undefined;
     const max = r.max_items !== undefined ? Number(r.max_items) : undefined;
     const unique = r.unique === true;
     const ignoreEmpty = r.ignore_empty === true;
     const uniqueKey = uniqueKeyOf(field);
-    const check: Check = (value, w) => {
-      const list = value === undefined ? [] : value;
-      if (!Array.isArray(list)) return w.report(`expected an array, got ${show(value)}`);
-      if (ignoreEmpty && list.length === 0) return;
-      if (min !== undefined && list.length < min) w.report(`value must contain at least ${min} item(s)`);
-      if (max !== undefined && list.length > max) w.report(`value must contain no more than ${max} item(s)`);
-      const seen = unique ? new Set<string>() : undefined;
-      for (let i = 0; i < list.length; i++) {
-        const element: unknown = list[i];
-        w.enter(i);
-        if (element === null && !nullIsValue) w.report('null is not allowed in a repeated field');
-        else {
-          if (seen) {
-            const key = uniqueKey(element);
-            if (seen.has(key)) w.report('repeated value must contain unique items');
-            seen.add(key);
-          }
-          item?.(element, w);
-        }
-        w.leave();
-      }
-    };
-    return { ...base, present: check, absent: rules ? (w) => check(undefined, w) : undefined };
+    // Without repeated rules and with nothing to check in the items, the list is not walked.
+    const listCheck = (itemCheck: Check | undefined): Check | undefined =>
+      !rules && !itemCheck
+        ? undefined
+        : (value, w) => {
+            const list = value === undefined ? [] : value;
+            if (!Array.isArray(list)) return w.report(`expected an array, got ${show(value)}`);
+            if (ignoreEmpty && list.length === 0) return;
+            if (min !== undefined && list.length < min)
+              w.report(`value must contain at least ${min} item(s)`);
+            if (max !== undefined && list.length > max)
+              w.report(`value must contain no more than ${max} item(s)`);
+            const seen = unique ? new Set<string>() : undefined;
+            for (let i = 0; i < list.length; i++) {
+              const element: unknown = list[i];
+              w.enter(i);
+              if (element === null && !nullIsValue) w.report('null is not allowed in a repeated field');
+              else {
+                if (seen) {
+                  const key = uniqueKey(element);
+                  if (seen.has(key)) w.report('repeated value must contain unique items');
+                  seen.add(key);
+                }
+                itemCheck?.(element, w);
+              }
+              w.leave();
+            }
+          };
+    return withAbsence(base, rules, listCheck(item.present), listCheck(item.shallow), item.nested);
   }
 
   const element = compileElement(field.type, resolved, rules, where, field.partOf != null);
-  return { ...base, present: element.present, absent: element.absent };
+  return { ...base, ...element };
+}
+
+/** A map or list field: with rules of its own, an absent one is checked as empty. */
+function withAbsence(
+  base: Pick<FieldValidator, 'jsonName' | 'protoName' | 'nullIsValue'>,
+  rules: Rules | undefined,
+  present: Check | undefined,
+  shallow: Check | undefined,
+  nested: FieldChecks['nested'] | undefined,
+): Omit<FieldValidator, 'oneof' | 'absentBit' | 'inert'> {
+  const absent: AbsentCheck | undefined = rules && present ? (w) => present(undefined, w) : undefined;
+  return { ...base, present, absent, shallow, nested };
 }
 
 /** Identity of a repeated element for `repeated.unique` (numbers compare by value, "1" and 1 are the same int). */
@@ -1206,6 +1256,8 @@ function compileMessage(type: protobuf.Type): MessageValidator {
         nullIsValue: false,
         present: undefined,
         absent: undefined,
+        shallow: undefined,
+        nested: undefined,
         oneof: -1,
       };
     }
@@ -1221,6 +1273,7 @@ function compileMessage(type: protobuf.Type): MessageValidator {
   const absentCount = compiled.filter((field) => field.absent).length;
   const absentBits = absentCount <= 31;
   const byKey = new Map<string, FieldValidator>();
+  const fields: FieldValidator[] = [];
   const absentChecks: FieldValidator[] = [];
   for (const field of compiled) {
     const absentBit = field.absent && absentBits ? 1 << absentChecks.length : 0;
@@ -1229,6 +1282,7 @@ function compileMessage(type: protobuf.Type): MessageValidator {
       absentBit,
       inert: field.present === undefined && field.oneof < 0 && absentBit === 0,
     };
+    fields.push(validator);
     byKey.set(validator.jsonName, validator);
     byKey.set(validator.protoName, validator);
     if (validator.absent) absentChecks.push(validator);
@@ -1236,6 +1290,7 @@ function compileMessage(type: protobuf.Type): MessageValidator {
   validator = {
     typeName: typeNameOf(type),
     byKey,
+    fields,
     absentChecks,
     absentBits,
     oneofs: oneofs.map((oneof) => ({
@@ -1256,6 +1311,13 @@ function reportsWhenAbsent(absent: AbsentCheck): boolean {
 
 const isAbsent = (value: unknown, field: FieldValidator): boolean =>
   value === undefined || (value === null && !field.nullIsValue);
+
+/** Whether the field is absent from the object under both its names. */
+function isAbsentIn(json: Record<string, unknown>, field: FieldValidator): boolean {
+  let value = json[field.jsonName];
+  if (value === undefined && field.protoName !== field.jsonName) value = json[field.protoName];
+  return isAbsent(value, field);
+}
 
 function validateObject(
   validator: MessageValidator,
@@ -1297,11 +1359,7 @@ function validateObject(
     const field = absentChecks[i];
     if (validator.absentBits) {
       if (presentBits & field.absentBit) continue;
-    } else {
-      let value = json[field.jsonName];
-      if (value === undefined && field.protoName !== field.jsonName) value = json[field.protoName];
-      if (!isAbsent(value, field)) continue;
-    }
+    } else if (!isAbsentIn(json, field)) continue;
     w.enter(field.jsonName);
     field.absent!(w);
     w.leave();
@@ -1357,3 +1415,71 @@ export function validateType(type: protobuf.Type, json: unknown): string[] {
 
 /** The walk of every validateType call (validation is synchronous and never nested). */
 const walk = new Walk();
+
+/** Where the encoding walk's checks report: it stops at the first violation, which only has to be known. */
+class FirstViolation extends Walk {
+  override report(): never {
+    throw new Error('PGV violation');
+  }
+}
+
+const firstViolation = new FirstViolation();
+
+const encodingChecks = new WeakMap<protobuf.Type, MessageChecks | null>();
+
+/**
+ * The PGV rules of a message type as the encoding walk applies them; undefined when no type beneath it
+ * has rules (validateType never enters such a message either).
+ */
+function messageChecks(type: protobuf.Type): MessageChecks | undefined {
+  let checks = encodingChecks.get(type);
+  if (checks === undefined) {
+    checks = hasSpecialJson(type) || !hasRulesBeneath(type) ? null : compileChecks(type);
+    encodingChecks.set(type, checks);
+  }
+  return checks ?? undefined;
+}
+
+function compileChecks(type: protobuf.Type): MessageChecks {
+  const validator = compileMessage(type);
+  const w = firstViolation;
+  const fields = validator.fields.map(({ shallow, nested }): FieldChecks | undefined =>
+    shallow || nested ? { value: shallow && ((value) => shallow(value, w)), nested } : undefined,
+  );
+  const { absentChecks, oneofs } = validator;
+  // The walk marks each oneof set by its index among all of the type's oneofs (modulo 31); past 31 the
+  // bits are shared, and the members are counted instead.
+  const all = type.oneofsArray;
+  const required = realOneofs(type).map((oneof, i) =>
+    oneofs[i].required ? 1 << (all.indexOf(oneof) % 31) : 0,
+  );
+  const whole =
+    absentChecks.length === 0 && !required.some((bit) => bit !== 0)
+      ? undefined
+      : (json: Record<string, unknown>, oneofSet: number): void => {
+          for (const field of absentChecks) if (isAbsentIn(json, field)) field.absent!(w);
+          for (let i = 0; i < required.length; i++) {
+            const bit = required[i];
+            if (bit === 0) continue;
+            const set = all.length > 31 ? countSet(validator, json, i) > 0 : (oneofSet & bit) !== 0;
+            if (!set) w.reportAt(oneofs[i].name, 'one of its members is required');
+          }
+        };
+  return { fields, whole };
+}
+
+/**
+ * encodeType that also enforces the PGV rules, in the same walk (a resource is walked once instead of
+ * twice): the bytes, or undefined when the JSON breaks a rule or does not encode, which validateType,
+ * then encodeType, tell.
+ */
+export function encodeValid(type: protobuf.Type, json: unknown): Uint8Array | undefined {
+  // validateType checks a well-known type at the root by its fields, not by its JSON form: left to it.
+  if (hasSpecialJson(type)) return undefined;
+  firstViolation.start();
+  try {
+    return encodeChecked(type, json, messageChecks(type));
+  } catch {
+    return undefined;
+  }
+}

@@ -584,12 +584,35 @@ const SCALARS: Record<string, Scalar> = {
   bytes: Scalar.Bytes,
 };
 
+/**
+ * What the encoding walk checks in the messages of one type besides what it encodes: protoc-gen-validate's
+ * rules (pgv.ts makes them, see `encodeValid`). A check throws to reject the JSON.
+ */
+export interface MessageChecks {
+  /** By the field's index in the type's fieldsArray; undefined: nothing to check in that field. */
+  readonly fields: readonly (FieldChecks | undefined)[];
+  /**
+   * Checks the object once its members are known; `oneofs` has the bit `1 << (i % 31)` of each oneof
+   * set, i being its index in the type's oneofsArray.
+   */
+  readonly whole: ((json: Record<string, unknown>, oneofs: number) => void) | undefined;
+}
+
+export interface FieldChecks {
+  /** Checks a present value, without the messages in it (its own, items, map values), which `nested` checks. */
+  readonly value: ((value: unknown) => void) | undefined;
+  /** The checks of a message in the field, by its type (an Any's payload type, else the field's). */
+  readonly nested: ((type: protobuf.Type) => MessageChecks | undefined) | undefined;
+}
+
 /** One field of a plan. Mutable only to attach the nested message plan the first time it is needed (recursive types). */
 class EncField {
   plan: EncPlan | undefined = undefined;
   /** Position among the message's fields sorted by number: the order the wire encoder writes them in. */
   order = -1;
   constructor(
+    /** Position in the type's fieldsArray. */
+    readonly index: number,
     /** protobufjs' property name. */
     readonly name: string,
     readonly jsonName: string,
@@ -625,6 +648,13 @@ interface EncPlan {
   /** By JSON name and by .proto name. */
   readonly fields: ReadonlyMap<string, EncField>;
   readonly oneofNames: readonly string[];
+  /**
+   * The key last met at each member position of an object of this type, and its field: objects of one
+   * type mostly list the same members in the same order, so a key is found by one comparison instead
+   * of a map lookup.
+   */
+  readonly keyAt: string[];
+  readonly fieldAt: EncField[];
 }
 
 const encPlans = new WeakMap<protobuf.Type, EncPlan>();
@@ -644,7 +674,7 @@ function encPlan(type: protobuf.Type): EncPlan {
   const oneofs = type.oneofsArray;
   const fields = new Map<string, EncField>();
   const all: EncField[] = [];
-  for (const field of type.fieldsArray) {
+  for (const [index, field] of type.fieldsArray.entries()) {
     field.resolve();
     const resolved = field.resolvedType;
     // An ordinary message (not a well-known type with its own JSON form) is walked with its own plan.
@@ -667,6 +697,7 @@ function encPlan(type: protobuf.Type): EncPlan {
     const valueWire = scalar === Scalar.None ? 2 : scalar === Scalar.Int32 ? 0 : WIRE_TYPES[field.type];
     const keyType = field.map ? keyTypeOf(field) : undefined;
     const compiled = new EncField(
+      index,
       field.name,
       jsonNameOf(field),
       protoNameOf(field),
@@ -695,7 +726,13 @@ function encPlan(type: protobuf.Type): EncPlan {
     .map((field, i) => ({ field, id: ids[i] }))
     .sort((a, b) => a.id - b.id)
     .forEach(({ field }, order) => (field.order = order));
-  plan = { typeName: typeNameOf(type), fields, oneofNames: oneofs.map((o) => o.name) };
+  plan = {
+    typeName: typeNameOf(type),
+    fields,
+    oneofNames: oneofs.map((o) => o.name),
+    keyAt: [],
+    fieldAt: [],
+  };
   encPlans.set(type, plan);
   return plan;
 }
@@ -868,8 +905,8 @@ function encodeMap(field: EncField, value: Record<string, unknown>): Record<stri
 // ---------------------------------------------------------------------------------------------
 // Encoding straight to wire bytes
 
-/** Writes a value of a well-known type (its message content, without tag or length). */
-type WireConv = (sink: Sink, v: unknown) => void;
+/** Writes a value of a well-known type (its message content, without tag or length); `checks`: the field's. */
+type WireConv = (sink: Sink, v: unknown, checks: FieldChecks | undefined) => void;
 
 const INITIAL_SINK_BYTES = 64 * 1024;
 const SMALL_COPY_BYTES = 256;
@@ -1156,17 +1193,33 @@ const frameValues: unknown[] = [];
 const frameKeys: string[] = [];
 let frameTop = 0;
 
-function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | undefined): void {
+function writeObject(
+  s: Sink,
+  plan: EncPlan,
+  json: unknown,
+  skipKey: string | undefined,
+  checks: MessageChecks | undefined,
+): void {
   if (!isPlainObject(json)) return fail(`expected a JSON object for ${plan.typeName}, got ${describe(json)}`);
-  const fields = plan.fields;
+  const { fields, keyAt, fieldAt } = plan;
   const base = frameTop;
   let top = base;
   let oneofs = 0;
+  let position = 0;
   let key = '';
   try {
     for (key in json) {
       const value = json[key];
-      const field = fields.get(key);
+      let field: EncField | undefined;
+      if (keyAt[position] === key) field = fieldAt[position];
+      else {
+        field = fields.get(key);
+        if (field !== undefined) {
+          keyAt[position] = key;
+          fieldAt[position] = field;
+        }
+      }
+      position++;
       if (field === undefined) {
         if (key === skipKey) continue;
         fail(`unknown field "${key}" of ${plan.typeName}`);
@@ -1186,6 +1239,7 @@ function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | un
         }
         oneofs |= bit;
       }
+      checks?.fields[field.index]?.value?.(value);
       frameFields[top] = field;
       frameValues[top] = value;
       frameKeys[top] = key;
@@ -1194,6 +1248,7 @@ function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | un
   } catch (error) {
     throw withSegment(error, fieldSeg(key));
   }
+  checks?.whole?.(json, oneofs);
   // Field-number order (insertion sort: a handful of members, often in order already).
   for (let i = base + 1; i < top; i++) {
     const field = frameFields[i];
@@ -1214,8 +1269,9 @@ function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | un
   for (let i = base; i < top; i++) {
     const value = frameValues[i];
     frameValues[i] = undefined;
+    const field = frameFields[i];
     try {
-      writeField(s, frameFields[i], value);
+      writeField(s, field, value, checks?.fields[field.index]);
     } catch (error) {
       frameTop = base;
       throw withSegment(error, fieldSeg(frameKeys[i]));
@@ -1224,27 +1280,46 @@ function writeObject(s: Sink, plan: EncPlan, json: unknown, skipKey: string | un
   frameTop = base;
 }
 
-function writeMessage(s: Sink, field: EncField, plan: EncPlan, value: unknown): void {
+function writeMessage(
+  s: Sink,
+  field: EncField,
+  plan: EncPlan,
+  value: unknown,
+  checks: MessageChecks | undefined,
+): void {
   s.uint32(field.tag);
   if (field.group) {
-    writeObject(s, plan, value, undefined);
+    writeObject(s, plan, value, undefined, checks);
     s.uint32(field.tag + 1);
   } else {
     const start = s.begin();
-    writeObject(s, plan, value, undefined);
+    writeObject(s, plan, value, undefined, checks);
     s.end(start);
   }
 }
 
-function writeWkt(s: Sink, tag: number, wkt: WireConv, value: unknown): void {
+function writeWkt(
+  s: Sink,
+  tag: number,
+  wkt: WireConv,
+  value: unknown,
+  checks: FieldChecks | undefined,
+): void {
   s.uint32(tag);
   const start = s.begin();
-  wkt(s, value);
+  wkt(s, value, checks);
   s.end(start);
 }
 
-/** One present member (not null unless null is a value), as toEncodable + protobufjs would write it. */
-function writeField(s: Sink, field: EncField, value: unknown): void {
+/** The checks of the messages of an ordinary message field. */
+const nestedChecks = (field: EncField, checks: FieldChecks | undefined): MessageChecks | undefined =>
+  checks?.nested?.(field.messageType!);
+
+/**
+ * One present member (not null unless null is a value), as toEncodable + protobufjs would write it;
+ * `checks`: the field's, if any (its value was checked already).
+ */
+function writeField(s: Sink, field: EncField, value: unknown, checks: FieldChecks | undefined): void {
   switch (field.enc) {
     case Enc.ImplicitString:
       if (typeof value !== 'string') fail(`expected a string, got ${describe(value)}`);
@@ -1262,7 +1337,7 @@ function writeField(s: Sink, field: EncField, value: unknown): void {
       break;
     }
     case Enc.Presence:
-      if (field.wkt) writeWkt(s, field.tag, field.wkt, value);
+      if (field.wkt) writeWkt(s, field.tag, field.wkt, value, checks);
       else {
         const converted = field.conv(value);
         s.uint32(field.tag);
@@ -1270,21 +1345,22 @@ function writeField(s: Sink, field: EncField, value: unknown): void {
       }
       break;
     case Enc.Message:
-      writeMessage(s, field, fieldPlan(field), value);
+      writeMessage(s, field, fieldPlan(field), value, nestedChecks(field, checks));
       break;
     case Enc.Repeated:
       if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
-      if (value.length !== 0) writeList(s, field, value);
+      if (value.length !== 0) writeList(s, field, value, checks);
       break;
     case Enc.RepeatedMessage: {
       if (!Array.isArray(value)) fail(`expected an array, got ${describe(value)}`);
       const plan = value.length !== 0 ? fieldPlan(field) : undefined;
+      const itemChecks = value.length !== 0 ? nestedChecks(field, checks) : undefined;
       let i = 0;
       try {
         for (; i < value.length; i++) {
           const element: unknown = value[i];
           if (element === null) fail('null is not allowed in a repeated field');
-          writeMessage(s, field, plan!, element);
+          writeMessage(s, field, plan!, element, itemChecks);
         }
       } catch (error) {
         throw withSegment(error, indexSeg(i));
@@ -1293,12 +1369,12 @@ function writeField(s: Sink, field: EncField, value: unknown): void {
     }
     case Enc.Map:
       if (!isPlainObject(value)) fail(`expected an object (map), got ${describe(value)}`);
-      writeMap(s, field, value);
+      writeMap(s, field, value, checks);
       break;
   }
 }
 
-function writeList(s: Sink, field: EncField, value: unknown[]): void {
+function writeList(s: Sink, field: EncField, value: unknown[], checks: FieldChecks | undefined): void {
   const conv = field.conv;
   let i = 0;
   try {
@@ -1316,7 +1392,7 @@ function writeList(s: Sink, field: EncField, value: unknown[]): void {
     for (; i < value.length; i++) {
       const element = value[i];
       if (element === null && !field.nullIsValue) fail('null is not allowed in a repeated field');
-      if (field.wkt) writeWkt(s, field.tag, field.wkt, element);
+      if (field.wkt) writeWkt(s, field.tag, field.wkt, element, checks);
       else {
         const converted = conv(element);
         s.uint32(field.tag);
@@ -1328,8 +1404,14 @@ function writeList(s: Sink, field: EncField, value: unknown[]): void {
   }
 }
 
-function writeMap(s: Sink, field: EncField, value: Record<string, unknown>): void {
+function writeMap(
+  s: Sink,
+  field: EncField,
+  value: Record<string, unknown>,
+  checks: FieldChecks | undefined,
+): void {
   const plan = field.messageType ? fieldPlan(field) : undefined;
+  const valueChecks = plan ? nestedChecks(field, checks) : undefined;
   let key = '';
   try {
     for (key in value) {
@@ -1344,9 +1426,9 @@ function writeMap(s: Sink, field: EncField, value: Record<string, unknown>): voi
       if (plan) {
         s.uint32(field.valueTag);
         const start = s.begin();
-        writeObject(s, plan, element, undefined);
+        writeObject(s, plan, element, undefined, valueChecks);
         s.end(start);
-      } else if (field.wkt) writeWkt(s, field.valueTag, field.wkt, element);
+      } else if (field.wkt) writeWkt(s, field.valueTag, field.wkt, element, checks);
       else {
         const converted = field.conv(element);
         s.uint32(field.valueTag);
@@ -1499,7 +1581,7 @@ function writeListValue(s: Sink, v: unknown): void {
   }
 }
 
-function writeAny(s: Sink, v: unknown): void {
+function writeAny(s: Sink, v: unknown, checks: FieldChecks | undefined): void {
   if (!isPlainObject(v)) return fail(`expected an object (google.protobuf.Any), got ${describe(v)}`);
   const typeUrl = v['@type'];
   if (typeof typeUrl !== 'string' || typeUrl === '') return fail('google.protobuf.Any needs a "@type"');
@@ -1520,26 +1602,31 @@ function writeAny(s: Sink, v: unknown): void {
   const start = s.begin();
   if (special) {
     try {
-      wktWriter(inner)(s, v.value);
+      wktWriter(inner)(s, v.value, undefined);
     } catch (error) {
       throw withSegment(error, fieldSeg('value'));
     }
   } else {
-    writeObject(s, encPlan(inner), v, '@type');
+    writeObject(s, encPlan(inner), v, '@type', checks?.nested?.(inner));
   }
   if (s.pos === start) s.pos = tagAt;
   else s.end(start);
 }
 
-const rootWriters = new WeakMap<protobuf.Type, WireConv>();
+/** Writes a whole message, with the checks of its type. */
+type RootWriter = (sink: Sink, json: unknown, checks: MessageChecks | undefined) => void;
 
-function rootWriter(type: protobuf.Type): WireConv {
+const rootWriters = new WeakMap<protobuf.Type, RootWriter>();
+
+function rootWriter(type: protobuf.Type): RootWriter {
   let conv = rootWriters.get(type);
   if (conv === undefined) {
-    if (hasSpecialJson(type)) conv = wktWriter(type);
-    else {
+    if (hasSpecialJson(type)) {
+      const wkt = wktWriter(type);
+      conv = (s, json) => wkt(s, json, undefined);
+    } else {
       const plan = encPlan(type);
-      conv = (s, json) => writeObject(s, plan, json, undefined);
+      conv = (s, json, checks) => writeObject(s, plan, json, undefined, checks);
     }
     rootWriters.set(type, conv);
   }
@@ -1718,11 +1805,29 @@ export function encodeJson(messageName: string, json: unknown): Uint8Array {
  * intermediate objects.
  */
 export function encodeType(type: protobuf.Type, json: unknown, messageName?: string): Uint8Array {
+  return encodeWith(type, json, messageName, undefined);
+}
+
+/** encodeType that also runs `checks` on the messages it writes (see MessageChecks); throws what they throw. */
+export function encodeChecked(
+  type: protobuf.Type,
+  json: unknown,
+  checks: MessageChecks | undefined,
+): Uint8Array {
+  return encodeWith(type, json, undefined, checks);
+}
+
+function encodeWith(
+  type: protobuf.Type,
+  json: unknown,
+  messageName: string | undefined,
+  checks: MessageChecks | undefined,
+): Uint8Array {
   const s = sink;
   s.pos = 0;
   frameTop = 0;
   try {
-    rootWriter(type)(s, json);
+    rootWriter(type)(s, json, checks);
   } catch (error) {
     frameValues.length = 0; // holds no JSON of a failed walk
     throw toProtoJsonError(messageName ?? typeNameOf(type), error);

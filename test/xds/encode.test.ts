@@ -22,8 +22,8 @@ function cluster(name = 'fn-echo'): Json {
 }
 
 function resourceOf(result: ReturnType<ResourceEncoder['encode']>) {
-  if (!('resource' in result)) throw new Error(`violations: ${result.violations.join('; ')}`);
-  return result.resource;
+  if ('violations' in result) throw new Error(`violations: ${result.violations.join('; ')}`);
+  return result;
 }
 
 describe('ResourceEncoder', () => {

@@ -2,14 +2,37 @@ import * as protobuf from 'protobufjs';
 import { envoyRoot, envoyType } from '../../src/xds/envoy-protos';
 import {
   compileRe2,
+  encodeValid,
   fieldRulesOf,
   hasRulesBeneath,
   PgvRuleError,
   SUPPORTED_RULES,
-  validateMessage,
+  validateMessage as validateAlone,
   validateType,
 } from '../../src/xds/pgv';
-import { encodeJson } from '../../src/xds/proto-json';
+import { encodeJson, encodeType } from '../../src/xds/proto-json';
+
+/**
+ * validateMessage, checking on the way that the encoding walk with the rules (encodeValid, all the
+ * ResourceEncoder runs on a resource it accepts) rejects what validation reports, and otherwise writes
+ * what encodeType writes.
+ */
+function validateMessage(messageName: string, json: Record<string, unknown>): string[] {
+  const violations = validateAlone(messageName, json);
+  const type = envoyType(messageName);
+  const bytes = encodeValid(type, json);
+  if (violations.length > 0) expect(bytes).toBeUndefined();
+  else {
+    let plain: Uint8Array | undefined;
+    try {
+      plain = encodeType(type, json);
+    } catch {
+      plain = undefined;
+    }
+    expect(bytes).toEqual(plain);
+  }
+  return violations;
+}
 
 const LISTENER = 'envoy.config.listener.v3.Listener';
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
@@ -570,8 +593,19 @@ const CASES: Case[] = [
     violations: ['sMinLen: value length must be at least 2 runes'],
   },
   {
+    // Two UTF-16 units, one rune: the length alone does not decide, the runes are counted.
+    rules: ['string.min_len'],
+    patch: { sMinLen: '😀' },
+    violations: ['sMinLen: value length must be at least 2 runes'],
+  },
+  {
     rules: ['string.max_len'],
     patch: { sMaxLen: '😀😀😀😀' },
+    violations: ['sMaxLen: value length must be at most 3 runes'],
+  },
+  {
+    rules: ['string.max_len'],
+    patch: { sMaxLen: 'ab😀😀' },
     violations: ['sMaxLen: value length must be at most 3 runes'],
   },
   {
@@ -1028,6 +1062,10 @@ describe('rule semantics on a purpose-built message', () => {
     expect(validateMessage(NAME, validRules())).toEqual([]);
   });
 
+  it('counts runes, not UTF-16 units, at the length limits', () => {
+    expect(validateMessage(NAME, { ...validRules(), sMinLen: '😀😀', sMaxLen: '😀😀😀' })).toEqual([]);
+  });
+
   it.each(CASES.map((c) => [c.rules.join(' ') || 'JSON types', c] as const))('%s: %j', (_label, c) => {
     const json = { ...validRules(), ...c.patch };
     for (const key of Object.keys(c.patch)) if (c.patch[key] === undefined) delete json[key];
@@ -1050,6 +1088,12 @@ describe('what the walk visits', () => {
       { length: 33 },
       (_, i) => `string f${i + 1} = ${i + 1} [(validate.rules).string.min_len = 1];`,
     ).join('\n');
+    // 32 oneofs: the 32nd is required, and its bit (index modulo 31) is the first one's.
+    const oneofs = Array.from(
+      { length: 32 },
+      (_, i) =>
+        `oneof o${i + 1} { ${i === 31 ? 'option (validate.required) = true; ' : ''}string a${i + 1} = ${i + 1}; }`,
+    ).join('\n');
     protobuf.parse(
       `syntax = "proto3";
       package sluice.pgvwalk;
@@ -1058,7 +1102,8 @@ describe('what the walk visits', () => {
       message Leaf { string id = 1 [(validate.rules).string.min_len = 1]; }
       message Tree { repeated Tree children = 1; Node node = 2; Plain plain = 3; }
       message Node { Tree subtree = 1; Leaf leaf = 2; }
-      message Many { ${many} }`,
+      message Many { ${many} }
+      message Oneofs { ${oneofs} }`,
       root,
       { keepCase: false },
     );
@@ -1115,6 +1160,12 @@ describe('what the walk visits', () => {
     expect(violations({ f1: 'a', f32: 'b', f33: 'c' })).toHaveLength(30);
     expect(violations({ f1: '' })[0]).toBe('f1: value length must be at least 1 runes');
     expect(violations({ f33: 'x' })).not.toContain('f33: value length must be at least 1 runes');
+  });
+
+  it('checks required oneofs of a message with more than 31 oneofs', () => {
+    const violations = (json: Record<string, unknown>) => validateMessage('sluice.pgvwalk.Oneofs', json);
+    expect(violations({ a1: 'x' })).toEqual(['o32: one of [a32] is required']);
+    expect(violations({ a1: 'x', a32: 'y' })).toEqual([]);
   });
 
   it('keeps no state between validations', () => {

@@ -1,5 +1,6 @@
 import { isIP } from 'net';
 import type { ResourceKey } from '../../api/resource';
+import type { Upstream } from '../../api/types';
 import type { Json } from '../plugin';
 import { durationMs, protoDuration } from './durations';
 
@@ -22,6 +23,18 @@ export function adsConfigSource(): Json {
 /** Gloo's convention, so that Envoy stats read the same: NAME_NAMESPACE. */
 export function clusterName(upstream: Pick<ResourceKey, 'name' | 'namespace'>): string {
   return `${upstream.name}_${upstream.namespace}`;
+}
+
+const upstreamClusterNames = new WeakMap<Upstream, string>();
+
+/**
+ * clusterName of an Upstream, one string per Upstream object: its cluster and every route to it share
+ * that string instead of each building (and keeping) its own.
+ */
+export function upstreamClusterName(upstream: Upstream): string {
+  let name = upstreamClusterNames.get(upstream);
+  if (name === undefined) upstreamClusterNames.set(upstream, (name = clusterName(upstream.metadata)));
+  return name;
 }
 
 export interface Endpoint {

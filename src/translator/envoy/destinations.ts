@@ -2,7 +2,7 @@ import { keyOf, resolveRef, type ResourceKey } from '../../api/resource';
 import { lookup } from '../../api/snapshot';
 import type { DestinationSpec, MatcherSpec, RouteOptionsSpec, Upstream } from '../../api/types';
 import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '../plugin';
-import { clusterName } from './clusters';
+import { upstreamClusterName } from './clusters';
 
 /** The plugin that owns an upstream's type (the one key of its spec that a plugin claims). */
 export function pluginForUpstream(
@@ -10,7 +10,12 @@ export function pluginForUpstream(
   plugins: readonly TranslatorPlugin[],
 ): TranslatorPlugin | undefined {
   const spec = upstream.spec ?? {};
-  return plugins.find((plugin) => plugin.upstreamTypes?.some((type) => Object.hasOwn(spec, type)));
+  // Loops, not find/some: asked for every upstream and route destination, with no closure per plugin.
+  for (const plugin of plugins) {
+    const types = plugin.upstreamTypes;
+    if (types) for (const type of types) if (Object.hasOwn(spec, type)) return plugin;
+  }
+  return undefined;
 }
 
 /** The plugins that offer functions on an upstream: the one of its type, then function plugins (REST, ...). */
@@ -24,10 +29,15 @@ export function functionPlugins(
   return typePlugin ? [typePlugin, ...offering.filter((plugin) => plugin !== typePlugin)] : offering;
 }
 
+/** Option paths by their dotted form, split once: every destination of every route reads them. */
+const optionPaths = new Map<string, readonly string[]>();
+
 function optionAt(options: RouteOptionsSpec, path: string): unknown {
-  return path
-    .split('.')
-    .reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], options);
+  let keys = optionPaths.get(path);
+  if (!keys) optionPaths.set(path, (keys = path.split('.')));
+  let value: unknown = options;
+  for (const key of keys) value = (value as Record<string, unknown> | undefined)?.[key];
+  return value;
 }
 
 /** A destination option the route sets that `resolver` does not honour, with the plugins that do. */
@@ -37,49 +47,76 @@ function foreignOption(
   plugins: readonly TranslatorPlugin[],
 ): { path: string; owners: string } | undefined {
   for (const owner of plugins) {
-    if (owner === resolver) continue;
-    const path = owner.destinationOptions?.find((candidate) => optionAt(options, candidate) !== undefined);
+    if (owner === resolver || !owner.destinationOptions) continue;
+    // The first option of the plugin the route sets; a loop, not find: no closure per destination.
+    let path: string | undefined;
+    for (const candidate of owner.destinationOptions) {
+      if (optionAt(options, candidate) !== undefined) {
+        path = candidate;
+        break;
+      }
+    }
     if (path && !resolver.destinationOptions?.includes(path)) return { path, owners: owner.name };
   }
   return undefined;
 }
 
-export interface DestinationRequest extends TranslationContext {
-  destination: DestinationSpec;
-  owner: ResourceKey;
-  source: string;
+/** What the destinations of one listener's routes are resolved in. */
+export interface DestinationScope extends TranslationContext {
   proxyless: boolean;
-  options: RouteOptionsSpec;
-  matchers: readonly MatcherSpec[];
   plugins: readonly TranslatorPlugin[];
 }
 
-/** Where a route destination goes, or why it cannot go there (naming the upstream and function). */
-export function resolveDestination(request: DestinationRequest): DestinationTarget | { error: string } {
-  const ref = resolveRef(request.destination.upstream, request.owner.namespace);
-  const upstream = lookup(request.snapshot.upstreams, ref);
+/**
+ * Where a route destination goes, or why it cannot go there (naming the upstream and function). The
+ * route's parts come as arguments: no object is made per destination unless a plugin resolves it.
+ */
+export function resolveDestination(
+  scope: DestinationScope,
+  destination: DestinationSpec,
+  owner: ResourceKey,
+  source: string,
+  options: RouteOptionsSpec,
+  matchers: readonly MatcherSpec[],
+): DestinationTarget | { error: string } {
+  const ref = resolveRef(destination.upstream, owner.namespace);
+  const upstream = lookup(scope.snapshot.upstreams, ref);
   if (!upstream) return { error: `upstream ${ref.namespace}/${ref.name} not found` };
-  if (request.reports.hasErrors(keyOf(upstream)))
+  if (scope.reports.hasErrors(keyOf(upstream)))
     return { error: `upstream ${ref.namespace}/${ref.name} is rejected` };
-  const plugin = pluginForUpstream(upstream, request.plugins);
+  const plugin = pluginForUpstream(upstream, scope.plugins);
   if (!plugin) return { error: `upstream ${ref.namespace}/${ref.name} has no supported type` };
-  const fn = request.destination.function;
-  const functionPlugin = request.plugins.find((other) => other.offersFunctions?.(upstream, request));
+  const fn = destination.function;
+  const functionPlugin = scope.plugins.find((other) => other.offersFunctions?.(upstream, scope));
   const resolver = functionPlugin?.destination ? functionPlugin : plugin;
-  const foreign = foreignOption(request.options, resolver, request.plugins);
+  const foreign = foreignOption(options, resolver, scope.plugins);
   if (foreign) {
     return {
       error: `options.${foreign.path} applies to ${foreign.owners} upstreams; upstream ${ref.namespace}/${ref.name} is not one`,
     };
   }
-  if (resolver.destination) return resolver.destination({ ...request, upstream });
+  if (resolver.destination) {
+    // Every member named: see routeBuildContext (routes.ts).
+    return resolver.destination({
+      snapshot: scope.snapshot,
+      reports: scope.reports,
+      memo: scope.memo,
+      upstream,
+      destination,
+      source,
+      owner,
+      proxyless: scope.proxyless,
+      options,
+      matchers,
+    });
+  }
   if (fn !== undefined) {
-    const known = plugin.functionNames?.(upstream, request) ?? [];
+    const known = plugin.functionNames?.(upstream, scope) ?? [];
     return {
       error:
         `upstream ${ref.namespace}/${ref.name} has no function ${JSON.stringify(fn)}` +
         (known.length ? ` (known: ${known.join(', ')})` : ` (it offers no functions)`),
     };
   }
-  return { cluster: clusterName(ref) };
+  return { cluster: upstreamClusterName(upstream) };
 }

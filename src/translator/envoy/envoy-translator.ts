@@ -1,5 +1,5 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
-import { lookup, nameKey } from '../../api/snapshot';
+import { discoveredFor, lookup } from '../../api/snapshot';
 import { keepHiddenClass } from '../../hidden-classes';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
@@ -86,13 +86,12 @@ function translateUpstreams(
   owners: ResourceOwners,
 ): UpstreamResources {
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
-  for (const upstream of ctx.snapshot.upstreams.values()) {
+  // forEach: no iterator result allocated per upstream.
+  ctx.snapshot.upstreams.forEach((upstream) => {
     // The report's key: loading made one for every resource, so the owners below hold no new one.
     const { key } = ctx.reports.track(keyOf(upstream));
-    if (ctx.reports.hasErrors(key)) continue;
-    const discovered = ctx.snapshot.discovered.size
-      ? ctx.snapshot.discovered.get(nameKey(key.namespace, key.name))
-      : undefined;
+    if (ctx.reports.hasErrors(key)) return;
+    const discovered = discoveredFor(ctx.snapshot, upstream);
     if (discovered?.error)
       ctx.reports.warn(
         key,
@@ -104,25 +103,30 @@ function translateUpstreams(
         key,
         `spec: no plugin serves upstream type ${Object.keys(upstream.spec ?? {}).join(', ')}`,
       );
-      continue;
+      return;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const inputs = [discovered, plugin.upstreamInputs?.(upstream, ctx)];
     const { clusters, loadAssignments } = ctx.memo
-      ? ctx.memo.upstream(upstream, inputs, ctx.reports, (reports) =>
-          upstreamClusters(upstream, { ...ctx, reports }),
+      ? ctx.memo.upstream(
+          upstream,
+          [discovered, plugin.upstreamInputs?.(upstream, ctx)],
+          ctx.reports,
+          (reports) => upstreamClusters(upstream, { ...ctx, reports }),
         )
       : upstreamClusters(upstream, ctx);
-    if (ctx.reports.hasErrors(key)) continue;
-    for (const cluster of clusters) {
-      out.clusters.set(cluster.name as string, cluster);
-      owners.own(TYPE_URLS.cluster, cluster.name as string, key);
+    if (ctx.reports.hasErrors(key)) return;
+    // Indexed loops: for-of made an iterator object per upstream here.
+    for (let i = 0; i < clusters.length; i++) {
+      const name = clusters[i].name as string;
+      out.clusters.set(name, clusters[i]);
+      owners.own(TYPE_URLS.cluster, name, key);
     }
-    for (const assignment of loadAssignments) {
-      out.loadAssignments.set(assignment.clusterName as string, assignment);
-      owners.own(TYPE_URLS.endpoint, assignment.clusterName as string, key);
+    for (let i = 0; i < loadAssignments.length; i++) {
+      const name = loadAssignments[i].clusterName as string;
+      out.loadAssignments.set(name, loadAssignments[i]);
+      owners.own(TYPE_URLS.endpoint, name, key);
     }
-  }
+  });
   return out;
 }
 

@@ -140,6 +140,11 @@ function functionPathOf(
   ctx: RouteBuildContext,
 ): PathSpecifier | { error: string } | undefined {
   const action = route.routeAction ?? {};
+  // Most routes name no function: nothing to look up or allocate for them.
+  const named = action.single
+    ? action.single.function !== undefined
+    : action.multi?.destinations?.some((weighted) => weighted.destination.function !== undefined);
+  if (!named) return undefined;
   const destinations = action.single
     ? [action.single]
     : (action.multi?.destinations ?? []).map((weighted) => weighted.destination);

@@ -24,9 +24,12 @@ function queryMatcher(matcher: QueryParameterMatcherSpec): Json {
 export interface MatchResult {
   match: Json;
   /** Conditions left out because the client cannot evaluate them (proxyless gRPC). */
-  dropped: string[];
+  dropped: readonly string[];
   error?: string;
 }
+
+/** What a matcher usually drops: one shared empty list, not one per route. */
+const NOTHING_DROPPED: readonly string[] = Object.freeze([]);
 
 /**
  * One Sluice matcher -> Envoy RouteMatch. Path templates beyond Envoy's uri_template rules, and every
@@ -35,7 +38,7 @@ export interface MatchResult {
  */
 export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResult {
   const match: Json = {};
-  const dropped: string[] = [];
+  let dropped = NOTHING_DROPPED;
   if (matcher.exact !== undefined) match.path = matcher.exact;
   else if (matcher.regex !== undefined) match.safeRegex = { regex: matcher.regex };
   else if (matcher.pathTemplate !== undefined) {
@@ -53,19 +56,20 @@ export function routeMatch(matcher: MatcherSpec, proxyless: boolean): MatchResul
       };
     }
   } else match.prefix = matcher.prefix ?? '/';
-  const headers = (matcher.headers ?? []).map(headerMatcher);
+  // Allocated only for a matcher with conditions on headers (most have none).
+  let headers = matcher.headers?.length ? matcher.headers.map(headerMatcher) : undefined;
   if (matcher.methods?.length) {
-    if (proxyless) dropped.push('methods');
+    if (proxyless) dropped = ['methods'];
     else {
       const methods = [...new Set(matcher.methods)];
-      headers.push({
+      (headers ??= []).push({
         name: ':method',
         stringMatch:
           methods.length === 1 ? { exact: methods[0] } : { safeRegex: { regex: methods.join('|') } },
       });
     }
   }
-  if (headers.length) match.headers = headers;
+  if (headers) match.headers = headers;
   if (matcher.queryParameters?.length) match.queryParameters = matcher.queryParameters.map(queryMatcher);
   return { match, dropped };
 }

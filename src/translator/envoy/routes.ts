@@ -140,19 +140,14 @@ function resolveFor(
   destination: DestinationSpec,
   ctx: RouteBuildContext,
 ): DestinationTarget | { error: string } {
-  // Every member named: see routeBuildContext.
-  return resolveDestination({
-    snapshot: ctx.snapshot,
-    reports: ctx.reports,
-    memo: ctx.memo,
-    proxyless: ctx.proxyless,
-    plugins: ctx.plugins,
+  return resolveDestination(
+    ctx,
     destination,
-    owner: route.owner,
-    source: route.source,
+    route.owner,
+    route.source,
     options,
-    matchers: route.matchers ?? NO_MATCHERS,
-  });
+    route.matchers ?? NO_MATCHERS,
+  );
 }
 
 /**
@@ -264,10 +259,11 @@ function buildRoutes(route: ProxyRoute, ctx: RouteBuildContext, out: Json[]): st
     const matcher = matchers[index];
     const result = routeMatch(matcher, ctx.proxyless);
     if (result.error) return `matchers[${index}].${result.error}`;
-    for (const dropped of result.dropped) {
+    // Indexed: for-of makes an iterator per matcher over the shared (frozen) empty list.
+    for (let i = 0; i < result.dropped.length; i++) {
       ctx.reports.warn(
         route.owner,
-        `${route.source}.matchers[${index}].${dropped}: ignored by proxyless gRPC clients`,
+        `${route.source}.matchers[${index}].${result.dropped[i]}: ignored by proxyless gRPC clients`,
       );
     }
     matches[index] = result.match;

@@ -1,4 +1,4 @@
-import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import { discoveredFor, type ApiSnapshot } from '../../../api/snapshot';
 import type { LambdaFunctionSpec, Upstream } from '../../../api/types';
 import { parseLambdaArn } from '../../../api/aws';
 
@@ -18,7 +18,7 @@ const tables = new WeakMap<Upstream, { discovered: unknown; table: Map<string, K
  * user wrote under the same logical name. Built once per upstream and discovery result, not per route.
  */
 export function lambdaFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<string, KnownLambdaFunction> {
-  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const discovered = discoveredFor(snapshot, upstream);
   const cached = tables.get(upstream);
   if (cached && cached.discovered === discovered) return cached.table;
   const table = new Map<string, KnownLambdaFunction>();

@@ -1,7 +1,6 @@
 import { awsCredentialsFromSecret, awsPartition, formatLambdaArn, parseLambdaArn } from '../../../api/aws';
-import { keyOf } from '../../../api/resource';
 import type { AwsUpstreamSpec, Upstream } from '../../../api/types';
-import { clusterName, dnsCluster } from '../../envoy/clusters';
+import { dnsCluster, upstreamClusterName } from '../../envoy/clusters';
 import type {
   DestinationContext,
   DestinationTarget,
@@ -45,7 +44,7 @@ function awsClusters(upstream: Upstream): UpstreamClusters {
   const endpoint = lambdaEndpoint(spec);
   const cluster = dnsCluster(
     {
-      name: clusterName(keyOf(upstream)),
+      name: upstreamClusterName(upstream),
       connectTimeout: upstream.spec?.connectTimeout,
       tls: endpoint.tls ? { sni: endpoint.host, caFile: spec.caFile } : undefined,
       // Without this marker the HCM-level aws_lambda filter silently skips the request.
@@ -102,7 +101,7 @@ function lambdaDestination(ctx: DestinationContext): DestinationTarget | { error
     invokeConfig.credentials = found.credentials;
   }
   return {
-    cluster: clusterName(keyOf(upstream)),
+    cluster: upstreamClusterName(upstream),
     typedPerFilterConfig: { [FILTER_NAME]: { '@type': PER_ROUTE_TYPE, invokeConfig } },
   };
 }

@@ -1,6 +1,6 @@
 import { AZURE_DISCOVERER, type AzureAuthLevel, type DiscoveredAzureFunction } from '../../../api/azure';
 import type { ResourceRef } from '../../../api/resource';
-import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import { discoveredFor, type ApiSnapshot } from '../../../api/snapshot';
 import type { AzureUpstreamSpec, Upstream } from '../../../api/types';
 
 const HTTP_TRIGGER = 'httpTrigger';
@@ -52,7 +52,7 @@ const tables = new WeakMap<Upstream, { discovered: unknown; table: AzureFunction
  * discovery result, not per route.
  */
 export function azureFunctions(upstream: Upstream, snapshot: ApiSnapshot): AzureFunctionTable {
-  const entry = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const entry = discoveredFor(snapshot, upstream);
   const cached = tables.get(upstream);
   if (cached && cached.discovered === entry) return cached.table;
   const spec = upstream.spec?.azure as AzureUpstreamSpec;

@@ -1,4 +1,4 @@
-import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import { discoveredFor, type ApiSnapshot } from '../../../api/snapshot';
 import type { GcpFunctionSpec, Upstream } from '../../../api/types';
 
 /** The discoverer whose results are Cloud Functions. */
@@ -23,7 +23,7 @@ function discoveredByName(functions: readonly GcpFunctionSpec[]): Map<string, Gc
  * discovery result, not per route.
  */
 export function gcpFunctions(upstream: Upstream, snapshot: ApiSnapshot): Map<string, KnownGcpFunction> {
-  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const discovered = discoveredFor(snapshot, upstream);
   const cached = tables.get(upstream);
   if (cached && cached.discovered === discovered) return cached.table;
   const table = new Map<string, KnownGcpFunction>();

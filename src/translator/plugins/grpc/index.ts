@@ -1,5 +1,4 @@
-import { keyOf } from '../../../api/resource';
-import { clusterName } from '../../envoy/clusters';
+import { upstreamClusterName } from '../../envoy/clusters';
 import type { DestinationContext, DestinationTarget, Json, TranslatorPlugin } from '../../plugin';
 import { listNames } from '../list-names';
 import { functionNamesOf, grpcFunctions, grpcPathOf, hasGrpcFunctions, type GrpcFunctions } from './services';
@@ -59,7 +58,7 @@ function grpcDestination(ctx: DestinationContext): DestinationTarget | { error: 
       error: `${where} has no gRPC function "${wanted}" (known: ${listNames(functionNamesOf(functions))})`,
     };
   }
-  const target: DestinationTarget = { cluster: clusterName(keyOf(upstream)) };
+  const target: DestinationTarget = { cluster: upstreamClusterName(upstream) };
   if (!ctx.options.grpc?.json) return target;
   const config = transcoder(ctx, functions, where);
   if ('error' in config) return { error: config.error as string };

@@ -1,5 +1,5 @@
 import { decodeDescriptorSet, descriptorSetProblem, qualified } from '../../../api/grpc-descriptors';
-import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import { discoveredFor, type ApiSnapshot } from '../../../api/snapshot';
 import type { GrpcServiceSpec, Upstream } from '../../../api/types';
 import { serviceSpecOf } from '../service-spec';
 
@@ -15,7 +15,7 @@ export interface GrpcFunctions {
 }
 
 function discoveredOf(upstream: Upstream, snapshot: ApiSnapshot) {
-  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const discovered = discoveredFor(snapshot, upstream);
   return discovered?.discoverer === GRPC_DISCOVERER ? discovered : undefined;
 }
 

@@ -2,10 +2,10 @@ import { keyOf } from '../../../api/resource';
 import { nameKey, type ServiceEndpoint, type ServiceEndpoints } from '../../../api/snapshot';
 import type { KubeUpstreamSpec, Upstream } from '../../../api/types';
 import {
-  clusterName,
   dnsCluster,
   edsCluster,
   loadAssignment,
+  upstreamClusterName,
   type ClusterOptions,
   type Endpoint,
 } from '../../envoy/clusters';
@@ -79,7 +79,7 @@ function serviceDnsCluster(upstream: Upstream, options: ClusterOptions, ctx: Tra
  */
 function kubeClusters(upstream: Upstream, ctx: TranslationContext): UpstreamClusters {
   const spec = kubeSpec(upstream);
-  const name = clusterName(keyOf(upstream));
+  const name = upstreamClusterName(upstream);
   const options = { name, connectTimeout: upstream.spec?.connectTimeout, http2: spec.http2 };
   const service = serviceEndpoints(upstream, ctx);
   if (!service) return { clusters: [serviceDnsCluster(upstream, options, ctx)], loadAssignments: [] };

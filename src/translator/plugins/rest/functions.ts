@@ -1,4 +1,4 @@
-import { nameKey, type ApiSnapshot } from '../../../api/snapshot';
+import { discoveredFor, type ApiSnapshot } from '../../../api/snapshot';
 import type { RestFunctionSpec, Upstream } from '../../../api/types';
 import { serviceSpecOf } from '../service-spec';
 
@@ -8,7 +8,7 @@ export const OPENAPI_DISCOVERER = 'openapi';
 export type KnownRestFunction = RestFunctionSpec & { source: 'spec' | 'discovered' };
 
 function discoveredOf(upstream: Upstream, snapshot: ApiSnapshot): RestFunctionSpec[] | undefined {
-  const discovered = snapshot.discovered.get(nameKey(upstream.metadata.namespace, upstream.metadata.name));
+  const discovered = discoveredFor(snapshot, upstream);
   return discovered?.discoverer === OPENAPI_DISCOVERER
     ? (discovered.functions as unknown as RestFunctionSpec[])
     : undefined;

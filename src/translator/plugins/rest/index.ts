@@ -1,5 +1,4 @@
-import { keyOf } from '../../../api/resource';
-import { clusterName } from '../../envoy/clusters';
+import { upstreamClusterName } from '../../envoy/clusters';
 import type { DestinationContext, DestinationTarget, TranslatorPlugin } from '../../plugin';
 import { listNames } from '../list-names';
 import { hasRestFunctions, requestPath, restFunctions, upstreamPath } from './functions';
@@ -9,7 +8,7 @@ import { routeTemplate } from './variables';
 
 function restDestination(ctx: DestinationContext): DestinationTarget | { error: string } {
   const { upstream } = ctx;
-  const cluster = clusterName(keyOf(upstream));
+  const cluster = upstreamClusterName(upstream);
   const wanted = ctx.destination.function;
   if (wanted === undefined) return { cluster };
   const functions = restFunctions(upstream, ctx.snapshot);

@@ -1,6 +1,11 @@
-import { keyOf } from '../../../api/resource';
 import type { StaticUpstreamSpec, Upstream } from '../../../api/types';
-import { clusterName, dnsCluster, edsCluster, isIpAddress, loadAssignment } from '../../envoy/clusters';
+import {
+  dnsCluster,
+  edsCluster,
+  isIpAddress,
+  loadAssignment,
+  upstreamClusterName,
+} from '../../envoy/clusters';
 import type { TranslatorPlugin, UpstreamClusters } from '../../plugin';
 
 /**
@@ -9,7 +14,7 @@ import type { TranslatorPlugin, UpstreamClusters } from '../../plugin';
  */
 function staticClusters(upstream: Upstream): UpstreamClusters {
   const spec = upstream.spec?.static as StaticUpstreamSpec;
-  const name = clusterName(keyOf(upstream));
+  const name = upstreamClusterName(upstream);
   const firstHost = spec.hosts[0].address;
   const tls = spec.useTls
     ? { sni: spec.sni || (isIpAddress(firstHost) ? undefined : firstHost), caFile: spec.caFile }
