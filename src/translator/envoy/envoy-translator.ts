@@ -1,10 +1,11 @@
 import { keyOf, type ResourceKey } from '../../api/resource';
 import { discoveredFor, lookup } from '../../api/snapshot';
+import type { Upstream } from '../../api/types';
 import { keepHiddenClass } from '../../hidden-classes';
 import { TYPE_URLS, type TypeUrl } from '../../xds/type-urls';
 import type { Proxy, ProxyListener, ProxyVirtualHost } from '../gateway/proxy';
 import { RecordingReports, replay } from '../memo';
-import type { Json, TranslationContext, TranslatorPlugin } from '../plugin';
+import type { Json, TranslationContext, TranslatorPlugin, UpstreamClusters } from '../plugin';
 import { pluginForUpstream } from './destinations';
 import { buildListener, routeConfigName, sdsSecretName } from './listeners';
 import { routeBuildContext, translateRoute, virtualHostOptions, type RouteBuildContext } from './routes';
@@ -37,28 +38,62 @@ function addOwners(index: OwnerIndex, typeUrl: string, name: string, owners: Own
   }
 }
 
+/** Records each JSON resource of `list` (named by its member `nameKey`) as made from `owner`. */
+function addAllOwners(
+  index: OwnerIndex,
+  typeUrl: TypeUrl,
+  list: readonly Json[],
+  nameKey: string,
+  owner: ResourceKey,
+): void {
+  for (let i = 0; i < list.length; i++) addOwners(index, typeUrl, list[i][nameKey] as string, owner);
+}
+
 /**
  * xDS resource (type URL, name) -> the API resources it was made from. Owners are recorded as they come
- * (in three parallel lists: no object per resource) and indexed on the first lookup: a translation
- * records them for every resource (tens of thousands), but is asked only about the few that fail
- * validation or are NACKed.
+ * (in parallel lists: no object per resource; an upstream's clusters as the upstream and its result,
+ * its key made only if asked) and indexed on the first lookup: a translation records them for every
+ * resource (tens of thousands), but is asked only about the few that fail validation or are NACKed.
  */
 export class ResourceOwners {
   private typeUrls: string[] = [];
   private names: string[] = [];
   private owners: Owners[] = [];
+  private upstreams: Upstream[] = [];
+  private upstreamResults: UpstreamClusters[] = [];
   private index: OwnerIndex | undefined;
 
   of(typeUrl: string, name: string): readonly ResourceKey[] {
     if (!this.index) {
       this.index = new Map();
+      for (let i = 0; i < this.upstreams.length; i++)
+        this.addUpstream(this.upstreams[i], this.upstreamResults[i]);
       for (let i = 0; i < this.names.length; i++)
         addOwners(this.index, this.typeUrls[i], this.names[i], this.owners[i]);
       this.typeUrls = [];
       this.names = [];
       this.owners = [];
+      this.upstreams = [];
+      this.upstreamResults = [];
     }
     return this.index.get(typeUrl)?.get(name) ?? [];
+  }
+
+  /** The clusters and load assignments `upstream` was translated to are made from it. */
+  ownUpstream(upstream: Upstream, result: UpstreamClusters): void {
+    if (this.index) {
+      this.addUpstream(upstream, result);
+      return;
+    }
+    this.upstreams.push(upstream);
+    this.upstreamResults.push(result);
+  }
+
+  private addUpstream(upstream: Upstream, result: UpstreamClusters): void {
+    const index = this.index as OwnerIndex;
+    const key = keyOf(upstream);
+    addAllOwners(index, TYPE_URLS.cluster, result.clusters, 'name', key);
+    addAllOwners(index, TYPE_URLS.endpoint, result.loadAssignments, 'clusterName', key);
   }
 
   own(typeUrl: TypeUrl, name: string, owners: Owners): void {
@@ -88,8 +123,8 @@ function translateUpstreams(
   const out: UpstreamResources = { clusters: new Map(), loadAssignments: new Map() };
   // forEach: no iterator result allocated per upstream.
   ctx.snapshot.upstreams.forEach((upstream) => {
-    // The report's key: loading made one for every resource, so the owners below hold no new one.
-    const { key } = ctx.reports.track(keyOf(upstream));
+    // Short-lived: the owners below keep the upstream, not this key.
+    const key = keyOf(upstream);
     if (ctx.reports.hasErrors(key)) return;
     const discovered = discoveredFor(ctx.snapshot, upstream);
     if (discovered?.error)
@@ -106,7 +141,7 @@ function translateUpstreams(
       return;
     }
     const upstreamClusters = plugin.upstreamClusters;
-    const { clusters, loadAssignments } = ctx.memo
+    const result = ctx.memo
       ? ctx.memo.upstream(
           upstream,
           [discovered, plugin.upstreamInputs?.(upstream, ctx)],
@@ -115,17 +150,12 @@ function translateUpstreams(
         )
       : upstreamClusters(upstream, ctx);
     if (ctx.reports.hasErrors(key)) return;
+    const { clusters, loadAssignments } = result;
     // Indexed loops: for-of made an iterator object per upstream here.
-    for (let i = 0; i < clusters.length; i++) {
-      const name = clusters[i].name as string;
-      out.clusters.set(name, clusters[i]);
-      owners.own(TYPE_URLS.cluster, name, key);
-    }
-    for (let i = 0; i < loadAssignments.length; i++) {
-      const name = loadAssignments[i].clusterName as string;
-      out.loadAssignments.set(name, loadAssignments[i]);
-      owners.own(TYPE_URLS.endpoint, name, key);
-    }
+    for (let i = 0; i < clusters.length; i++) out.clusters.set(clusters[i].name as string, clusters[i]);
+    for (let i = 0; i < loadAssignments.length; i++)
+      out.loadAssignments.set(loadAssignments[i].clusterName as string, loadAssignments[i]);
+    owners.ownUpstream(upstream, result);
   });
   return out;
 }
