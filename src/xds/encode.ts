@@ -1,7 +1,8 @@
 import { hash } from 'crypto';
 import { keepHiddenClass } from '../hidden-classes';
 import type { Json } from '../translator/plugin';
-import { encodeValid, validateType } from './pgv';
+import type * as protobuf from 'protobufjs';
+import { validEncoder, validateType } from './pgv';
 import { encodeType, typeForUrl } from './proto-json';
 import type { XdsResource } from './resources';
 import { messageNameOf, type TypeUrl } from './type-urls';
@@ -28,14 +29,14 @@ interface Encoded {
  * that stops at the first difference; nothing is serialized or kept but the JSON itself).
  */
 export class ResourceEncoder {
-  /** The last encoding per type URL and resource name. */
-  private byName = new Map<TypeUrl, Map<string, Encoded>>();
+  private byType = new Map<TypeUrl, TypeEncodings>();
   private round = 0;
 
   encode(typeUrl: TypeUrl, json: Json): EncodeResult {
     const name = String(json.name ?? json.clusterName);
-    let byName = this.byName.get(typeUrl);
-    if (!byName) this.byName.set(typeUrl, (byName = new Map()));
+    let encodings = this.byType.get(typeUrl);
+    if (!encodings) this.byType.set(typeUrl, (encodings = typeEncodings(typeUrl)));
+    const { byName } = encodings;
     let encoded = byName.get(name);
     if (encoded && (encoded.json === json || sameJson(encoded.json, json))) {
       // The same resource in a new object: the next identity check (a reused object) is this one.
@@ -43,31 +44,14 @@ export class ResourceEncoder {
       encoded.round = this.round;
       return encoded.result;
     }
-    encoded = { json, result: this.encodeFresh(typeUrl, name, json), round: this.round };
+    encoded = { json, result: encodeFresh(encodings, typeUrl, name, json), round: this.round };
     byName.set(name, encoded);
     return encoded.result;
   }
 
-  private encodeFresh(typeUrl: TypeUrl, name: string, json: Json): EncodeResult {
-    const type = typeForUrl(typeUrl);
-    if (!type) throw new Error(`encode: unknown message type ${messageNameOf(typeUrl)}`);
-    // One walk checks the rules as it encodes; only a resource it rejects is walked again, to tell why.
-    let bytes = encodeValid(type, json);
-    if (!bytes) {
-      const violations = validateType(type, json);
-      if (violations.length > 0) return { violations };
-      try {
-        bytes = encodeType(type, json);
-      } catch (error) {
-        return { violations: [(error as Error).message] };
-      }
-    }
-    return { name, typeUrl, version: versionOf(bytes), json, bytes };
-  }
-
   /** Forgets resources `encode` was not asked for since the last call (bounded memory). */
   forgetUnused(): void {
-    for (const byName of this.byName.values()) {
+    for (const { byName } of this.byType.values()) {
       byName.forEach((encoded, name) => {
         if (encoded.round !== this.round) byName.delete(name);
       });
@@ -77,6 +61,36 @@ export class ResourceEncoder {
 }
 
 keepHiddenClass(new ResourceEncoder());
+
+/** What the encoder keeps per type URL: its message type and walk are looked up once, not per resource. */
+interface TypeEncodings {
+  readonly type: protobuf.Type;
+  readonly encodeValid: (json: unknown) => Uint8Array | undefined;
+  /** The last encoding per resource name. */
+  readonly byName: Map<string, Encoded>;
+}
+
+function typeEncodings(typeUrl: TypeUrl): TypeEncodings {
+  const type = typeForUrl(typeUrl);
+  if (!type) throw new Error(`encode: unknown message type ${messageNameOf(typeUrl)}`);
+  return { type, encodeValid: validEncoder(type), byName: new Map() };
+}
+
+function encodeFresh(encodings: TypeEncodings, typeUrl: TypeUrl, name: string, json: Json): EncodeResult {
+  const { type } = encodings;
+  // One walk checks the rules as it encodes; only a resource it rejects is walked again, to tell why.
+  let bytes = encodings.encodeValid(json);
+  if (!bytes) {
+    const violations = validateType(type, json);
+    if (violations.length > 0) return { violations };
+    try {
+      bytes = encodeType(type, json);
+    } catch (error) {
+      return { violations: [(error as Error).message] };
+    }
+  }
+  return { name, typeUrl, version: versionOf(bytes), json, bytes };
+}
 
 /**
  * A resource's version: a SHA-1 of its bytes, 16 base64url characters (96 bits). Not for security: a

@@ -14,7 +14,7 @@ import {
   typeForUrl,
   typeNameOf,
   formatDuration,
-  encodeChecked,
+  checkedEncoder,
   type FieldChecks,
   type MessageChecks,
 } from './proto-json';
@@ -1474,12 +1474,28 @@ function compileChecks(type: protobuf.Type): MessageChecks {
  * then encodeType, tell.
  */
 export function encodeValid(type: protobuf.Type, json: unknown): Uint8Array | undefined {
-  // validateType checks a well-known type at the root by its fields, not by its JSON form: left to it.
-  if (hasSpecialJson(type)) return undefined;
-  firstViolation.start();
-  try {
-    return encodeChecked(type, json, messageChecks(type));
-  } catch {
-    return undefined;
-  }
+  return validEncoder(type)(json);
 }
+
+/** encodeValid for the messages of one type, its rules and walk looked up once for all of them. */
+export function validEncoder(type: protobuf.Type): (json: unknown) => Uint8Array | undefined {
+  // validateType checks a well-known type at the root by its fields, not by its JSON form: left to it.
+  if (hasSpecialJson(type)) return rejectAll;
+  let encode: (json: unknown) => Uint8Array;
+  try {
+    encode = checkedEncoder(type, messageChecks(type));
+  } catch {
+    // Rules the checker cannot enforce: validateType tells which.
+    return rejectAll;
+  }
+  return (json) => {
+    firstViolation.start();
+    try {
+      return encode(json);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+const rejectAll = (): undefined => undefined;

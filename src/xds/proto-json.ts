@@ -1805,19 +1805,23 @@ export function encodeJson(messageName: string, json: unknown): Uint8Array {
  * intermediate objects.
  */
 export function encodeType(type: protobuf.Type, json: unknown, messageName?: string): Uint8Array {
-  return encodeWith(type, json, messageName, undefined);
+  return encodeWith(rootWriter(type), type, json, messageName, undefined);
 }
 
-/** encodeType that also runs `checks` on the messages it writes (see MessageChecks); throws what they throw. */
-export function encodeChecked(
+/**
+ * encodeType of `type`'s messages that also runs `checks` on the messages it writes (see MessageChecks);
+ * throws what they throw. The walk is looked up once, for all the messages it is given.
+ */
+export function checkedEncoder(
   type: protobuf.Type,
-  json: unknown,
   checks: MessageChecks | undefined,
-): Uint8Array {
-  return encodeWith(type, json, undefined, checks);
+): (json: unknown) => Uint8Array {
+  const write = rootWriter(type);
+  return (json) => encodeWith(write, type, json, undefined, checks);
 }
 
 function encodeWith(
+  write: RootWriter,
   type: protobuf.Type,
   json: unknown,
   messageName: string | undefined,
@@ -1827,7 +1831,7 @@ function encodeWith(
   s.pos = 0;
   frameTop = 0;
   try {
-    rootWriter(type)(s, json, checks);
+    write(s, json, checks);
   } catch (error) {
     frameValues.length = 0; // holds no JSON of a failed walk
     throw toProtoJsonError(messageName ?? typeNameOf(type), error);
