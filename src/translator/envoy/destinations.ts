@@ -1,5 +1,5 @@
-import { keyOf, resolveRef, type ResourceKey } from '../../api/resource';
-import { lookup } from '../../api/snapshot';
+import { keyOf, type ResourceKey } from '../../api/resource';
+import { nameKey } from '../../api/snapshot';
 import type { DestinationSpec, MatcherSpec, RouteOptionsSpec, Upstream } from '../../api/types';
 import type { DestinationTarget, TranslationContext, TranslatorPlugin } from '../plugin';
 import { upstreamClusterName } from './clusters';
@@ -61,6 +61,12 @@ function foreignOption(
   return undefined;
 }
 
+/** The first plugin that offers functions on the upstream; a loop, not find: no closure per destination. */
+function functionPluginOf(upstream: Upstream, scope: DestinationScope): TranslatorPlugin | undefined {
+  for (const plugin of scope.plugins) if (plugin.offersFunctions?.(upstream, scope)) return plugin;
+  return undefined;
+}
+
 /** What the destinations of one listener's routes are resolved in. */
 export interface DestinationScope extends TranslationContext {
   proxyless: boolean;
@@ -79,20 +85,21 @@ export function resolveDestination(
   options: RouteOptionsSpec,
   matchers: readonly MatcherSpec[],
 ): DestinationTarget | { error: string } {
-  const ref = resolveRef(destination.upstream, owner.namespace);
-  const upstream = lookup(scope.snapshot.upstreams, ref);
-  if (!upstream) return { error: `upstream ${ref.namespace}/${ref.name} not found` };
-  if (scope.reports.hasErrors(keyOf(upstream)))
-    return { error: `upstream ${ref.namespace}/${ref.name} is rejected` };
+  // The ref resolved into its parts: no object per destination.
+  const { name } = destination.upstream;
+  const namespace = destination.upstream.namespace || owner.namespace;
+  const upstream = scope.snapshot.upstreams.get(nameKey(namespace, name));
+  if (!upstream) return { error: `upstream ${namespace}/${name} not found` };
+  if (scope.reports.hasErrors(keyOf(upstream))) return { error: `upstream ${namespace}/${name} is rejected` };
   const plugin = pluginForUpstream(upstream, scope.plugins);
-  if (!plugin) return { error: `upstream ${ref.namespace}/${ref.name} has no supported type` };
+  if (!plugin) return { error: `upstream ${namespace}/${name} has no supported type` };
   const fn = destination.function;
-  const functionPlugin = scope.plugins.find((other) => other.offersFunctions?.(upstream, scope));
+  const functionPlugin = functionPluginOf(upstream, scope);
   const resolver = functionPlugin?.destination ? functionPlugin : plugin;
   const foreign = foreignOption(options, resolver, scope.plugins);
   if (foreign) {
     return {
-      error: `options.${foreign.path} applies to ${foreign.owners} upstreams; upstream ${ref.namespace}/${ref.name} is not one`,
+      error: `options.${foreign.path} applies to ${foreign.owners} upstreams; upstream ${namespace}/${name} is not one`,
     };
   }
   if (resolver.destination) {
@@ -114,7 +121,7 @@ export function resolveDestination(
     const known = plugin.functionNames?.(upstream, scope) ?? [];
     return {
       error:
-        `upstream ${ref.namespace}/${ref.name} has no function ${JSON.stringify(fn)}` +
+        `upstream ${namespace}/${name} has no function ${JSON.stringify(fn)}` +
         (known.length ? ` (known: ${known.join(', ')})` : ` (it offers no functions)`),
     };
   }
