@@ -46,6 +46,18 @@ function childPath(matcher: MatcherSpec): string | undefined {
 }
 
 /**
+ * Route sources (`PATH[INDEX]`) by path, made once: the routes at the same place in every owner, in
+ * every translation, share one string (every route keeps its source). Paths are a few constants.
+ */
+const sourcesByPath = new Map<string, string[]>();
+
+function sourcesOf(path: string): string[] {
+  let sources = sourcesByPath.get(path);
+  if (!sources) sourcesByPath.set(path, (sources = []));
+  return sources;
+}
+
+/**
  * Flattens a VirtualService's routes, following delegateAction into RouteTables (recursively, with
  * cycle detection). A delegated route must stay under its parent's prefix; a broken delegation is
  * reported on the resource that holds it and the route is rejected, not the whole VirtualService.
@@ -58,10 +70,9 @@ export function flattenRoutes(
   visiting: string[] = [keyString(owner.key)],
 ): ProxyRoute[] {
   const out: ProxyRoute[] = [];
-  // Shared by every route's source: each of them then adds two small strings, not three (they are kept).
-  const sourcePrefix = `${owner.path}[`;
+  const sources = sourcesOf(owner.path);
   routes.forEach((route, index) => {
-    const source = `${sourcePrefix}${index}]`;
+    const source = (sources[index] ??= `${owner.path}[${index}]`);
     if (!route.delegateAction) {
       // The route spread last: V8 (Node 20) adds members after a leading spread slowly.
       out.push({ owner: owner.key, source, ...route });
