@@ -416,15 +416,31 @@ function enumConv(e: protobuf.Enum): Conv {
 const MAX_DURATION_SECONDS = 315576000000;
 
 export interface SecondsNanos {
-  seconds: number;
-  nanos: number;
+  readonly seconds: number;
+  readonly nanos: number;
 }
 
 /**
+ * The last duration parsed (`''` is malformed): a value's rule check and its encoding parse it once, and
+ * consecutive resources with the same duration (every cluster's "5s") share one result.
+ */
+let lastDurationText = '';
+let lastDuration: SecondsNanos | undefined;
+
+/**
  * Parses a proto3 JSON duration ("1.5s", "-0.250s": `-?\d+(\.\d{1,9})?s`); undefined if malformed or
- * out of range. A scan rather than a RegExp: every cluster and most routes carry one.
+ * out of range. The same text twice in a row is parsed once.
  */
 export function parseDuration(text: string): SecondsNanos | undefined {
+  if (text !== lastDurationText) {
+    lastDuration = scanDuration(text);
+    lastDurationText = text;
+  }
+  return lastDuration;
+}
+
+/** parseDuration's scan, rather than a RegExp: every cluster and most routes carry a duration. */
+function scanDuration(text: string): SecondsNanos | undefined {
   const n = text.length;
   const negative = n > 0 && text.charCodeAt(0) === 45; // -
   let i = negative ? 1 : 0;
