@@ -31,6 +31,8 @@ interface Encoded {
 export class ResourceEncoder {
   private byType = new Map<TypeUrl, TypeEncodings>();
   private round = 0;
+  /** Resources `encode` was asked for in this round, each counted once: when all are, none is forgotten. */
+  private asked = 0;
 
   encode(typeUrl: TypeUrl, json: Json): EncodeResult {
     const name = String(json.name ?? json.clusterName);
@@ -41,9 +43,13 @@ export class ResourceEncoder {
     if (encoded && (encoded.json === json || sameJson(encoded.json, json))) {
       // The same resource in a new object: the next identity check (a reused object) is this one.
       encoded.json = json;
-      encoded.round = this.round;
+      if (encoded.round !== this.round) {
+        encoded.round = this.round;
+        this.asked++;
+      }
       return encoded.result;
     }
+    if (encoded?.round !== this.round) this.asked++;
     encoded = { json, result: encodeFresh(encodings, typeUrl, name, json), round: this.round };
     byName.set(name, encoded);
     return encoded.result;
@@ -51,11 +57,16 @@ export class ResourceEncoder {
 
   /** Forgets resources `encode` was not asked for since the last call (bounded memory). */
   forgetUnused(): void {
-    for (const { byName } of this.byType.values()) {
-      byName.forEach((encoded, name) => {
-        if (encoded.round !== this.round) byName.delete(name);
-      });
+    let kept = 0;
+    for (const { byName } of this.byType.values()) kept += byName.size;
+    if (this.asked < kept) {
+      for (const { byName } of this.byType.values()) {
+        byName.forEach((encoded, name) => {
+          if (encoded.round !== this.round) byName.delete(name);
+        });
+      }
     }
+    this.asked = 0;
     this.round++;
   }
 }

@@ -125,6 +125,18 @@ describe('ResourceEncoder', () => {
     expect(again).not.toBe(endpointsA);
     expect(resourceOf(again).version).toBe(resourceOf(endpointsA).version);
   });
+
+  it('counts a resource changed within a round once when telling whether any is unused', () => {
+    const encoder = new ResourceEncoder();
+    encoder.encode(TYPE_URLS.cluster, cluster('a'));
+    const endpointsB = encoder.encode(TYPE_URLS.endpoint, { clusterName: 'b' });
+    encoder.forgetUnused();
+    // The cluster is asked for twice, changed the second time; the endpoints are not asked for: they go.
+    encoder.encode(TYPE_URLS.cluster, cluster('a'));
+    encoder.encode(TYPE_URLS.cluster, { ...cluster('a'), connectTimeout: '9s' });
+    encoder.forgetUnused();
+    expect(encoder.encode(TYPE_URLS.endpoint, { clusterName: 'b' })).not.toBe(endpointsB);
+  });
 });
 
 describe('sameJson', () => {
