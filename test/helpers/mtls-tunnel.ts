@@ -34,6 +34,8 @@ export interface MtlsTunnel {
   readonly connections: readonly TunnelConnection[];
   /** The client certificate for the connections made from now on, as a sidecar takes a new one. */
   useClientCertificate(certificate: IssuedCertificate | undefined): void;
+  /** Destroys every current connection and keeps listening, so that the client connects again. */
+  dropConnections(): void;
   /** Stops listening and destroys every connection on both sides. */
   close(): Promise<void>;
 }
@@ -46,6 +48,10 @@ export async function startMtlsTunnel(options: MtlsTunnelOptions): Promise<MtlsT
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+  };
+
+  const dropConnections = () => {
+    for (const socket of sockets) socket.destroy();
   };
 
   const listener = net.createServer((plain) => {
@@ -90,9 +96,10 @@ export async function startMtlsTunnel(options: MtlsTunnelOptions): Promise<MtlsT
     port: (listener.address() as net.AddressInfo).port,
     connections,
     useClientCertificate: (certificate) => (clientCertificate = certificate),
+    dropConnections,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
+        dropConnections();
         listener.close(() => resolve());
       }),
   };

@@ -102,14 +102,13 @@ const NO_CONFIG = {
   details: expect.stringContaining('waiting for name resolution'),
 };
 
-// First, and its client closed at its end: each ADS stream grpc-js-xds 1.14 starts arms a 15 s
-// resource-does-not-exist timer that nothing cancels when the stream is refused or the client closed,
-// and that holds the process open; the other tests run while the timers of this one run out.
+// First: each ADS stream grpc-js-xds 1.14 starts arms a 15 s resource-does-not-exist timer that nothing
+// cancels when the stream is refused or the client closed, and that holds the process open; the other
+// tests run while the timers of this one run out.
 it("refuses the ADS stream of a tunnel whose certificate is another proxy's: no config for the client's role", async () => {
   const tunnel = await tunnelToSluice(clientCa.issue('other-clients', { commonName: OTHER_PROXY }));
   const client = clientThrough(tunnel);
   await expect(callEcho(client, 'Who', { timeoutMs: 2000 })).rejects.toMatchObject(NO_CONFIG);
-  client.close();
   // The client CA signed the certificate, so TLS and HTTP/2 go through; the role is what Sluice refuses.
   expect(tunnel.connections).toEqual([{ secured: true, bytesFromServer: expect.any(Number) }]);
   expect(tunnel.connections[0].bytesFromServer).toBeGreaterThan(0);
@@ -120,6 +119,15 @@ it("refuses the ADS stream of a tunnel whose certificate is another proxy's: no 
       refusal: `role ${PROXY_KEY} refused: the client certificate is for ${OTHER_PROXY}`,
     }),
   );
+  // The tunnel takes the certificate for the role and reconnects, and the same client gets its config.
+  // This also ends grpc-js-xds 1.14's ADS retries over the refused connection, which would else keep
+  // the process alive for minutes after the suite: closing the client stops neither.
+  tunnel.useClientCertificate(gatewayProxyCertificate);
+  tunnel.dropConnections();
+  await expect(callEcho(client, 'Who', { waitForReady: true, timeoutMs: 15000 })).resolves.toMatchObject({
+    backend: 'a',
+  });
+  client.close();
 });
 
 it("configures a client whose tunnel presents a certificate for the client's role: its calls reach the backend", async () => {
