@@ -194,9 +194,10 @@ async function run(job: TranslateJob): Promise<TranslateResult> {
   let rssAfterFirst = 0;
   let heapAfterFirst = 0;
   for (let rep = 0; rep < job.reps; rep++) {
+    // Each repetition starts from a fresh encoder; the previous one must not survive the collection.
     last = undefined;
-    gc();
     encoder = new ResourceEncoder();
+    gc();
     const result = runPipeline(contents, encoder);
     if (rep === 0) {
       const mem = process.memoryUsage();
