@@ -120,6 +120,14 @@ describe('sluice check --kube', () => {
 
     const elsewhere = await check('--sluice-namespace', 'platform');
     expect(elsewhere.stdout).toContain('Missing: Deployment platform/sluice');
+
+    // Sluice run outside the cluster (`serve --kube` with a kubeconfig): the Deployment check is skipped.
+    const outside = await check('--exclude', 'deployment');
+    expect(outside.code).toBe(0);
+    expect(outside.stdout).not.toContain('Deployment');
+    const unknown = await check('-x', 'pods');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('--exclude pods: checks that can be skipped: deployment');
   });
 
   it('reports what the control plane rejected, even when this check accepts it', async () => {

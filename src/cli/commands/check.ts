@@ -2,12 +2,31 @@ import type { Command } from 'commander';
 import { withClusterTranslation, type ClusterReadOptions } from '../cluster';
 import { checkSluiceDeployment, rejectedByControlPlane } from '../cluster-health';
 import { addKubeOptions, addSluiceNamespaceOption } from '../kube-options';
+import { UserError } from '../errors';
 import { translateDirectory, type ResourceReportRow } from '../offline';
 import { parseFormat, printData } from '../output';
 
 interface CheckOptions extends ClusterReadOptions {
   configDir: string;
   output: string;
+  exclude?: string;
+}
+
+/** Cluster checks that `--exclude` may skip, as `glooctl check -x` does. */
+const EXCLUDABLE = ['deployment'];
+
+function excludedChecks(exclude: string | undefined): Set<string> {
+  const names = (exclude ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const unknown = names.filter((name) => !EXCLUDABLE.includes(name));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `--exclude ${unknown.join(',')}: checks that can be skipped: ${EXCLUDABLE.join(', ')}`,
+    );
+  }
+  return new Set(names);
 }
 
 interface CheckResult {
@@ -33,11 +52,16 @@ export function registerCheck(program: Command): void {
       'check the resources in Kubernetes, and that the Sluice Deployment is ready, instead of a directory',
     ),
   )
+    .option(
+      '-x, --exclude <checks>',
+      `with --kube: cluster checks to skip, comma-separated (${EXCLUDABLE.join(', ')}), e.g. when Sluice runs outside the cluster`,
+    )
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (options: CheckOptions) => {
       const format = parseFormat(options.output, ['table', 'json']);
+      const excluded = excludedChecks(options.exclude);
       const { reports, clusterProblems } = options.kube
-        ? await checkCluster(options)
+        ? await checkCluster(options, excluded)
         : { reports: (await translateDirectory(options.configDir)).reports, clusterProblems: [] };
       const problems = [...reports.filter((report) => report.state !== 'Accepted'), ...clusterProblems];
       if (format === 'json') printData({ ok: problems.length === 0, problems }, 'json');
@@ -46,9 +70,11 @@ export function registerCheck(program: Command): void {
     });
 }
 
-function checkCluster(options: CheckOptions): Promise<CheckResult> {
+function checkCluster(options: CheckOptions, excluded: Set<string>): Promise<CheckResult> {
   return withClusterTranslation(options, async (cluster, { client }) => {
-    const deployment = await checkSluiceDeployment(client, options.sluiceNamespace);
+    const deployment = excluded.has('deployment')
+      ? {}
+      : await checkSluiceDeployment(client, options.sluiceNamespace);
     if (deployment.note) process.stderr.write(`sluice: ${deployment.note}\n`);
     return {
       reports: cluster.reports,
