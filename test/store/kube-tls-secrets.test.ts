@@ -85,7 +85,7 @@ describe('kubernetes.io/tls Secrets in the Kubernetes store', () => {
     expect(labelled).toHaveLength(1);
   });
 
-  it('writes over none without the label, and keeps the tls.* keys of a labelled one', async () => {
+  it('writes over and deletes none without the label, and keeps the tls.* keys of a labelled one', async () => {
     cluster.server.put(kubeTlsSecret('cert', { 'tls.crt': 'CERT', 'tls.key': 'KEY' }));
     const secret: Resource = {
       apiVersion: 'sluice.dev/v1',
@@ -95,6 +95,10 @@ describe('kubernetes.io/tls Secrets in the Kubernetes store', () => {
       data: { certChain: 'MINE', privateKey: 'MINE' },
     };
     await expect(store.apply(secret)).rejects.toThrow(/not Sluice's/);
+    await expect(store.delete({ kind: 'Secret', namespace: 'default', name: 'cert' })).rejects.toThrow(
+      'Secret default/cert is a kubernetes.io/tls Secret that Sluice reads but does not own (no sluice.dev/secret-type label): delete it with kubectl',
+    );
+    expect(cluster.server.object('secrets', 'default', 'cert')).toBeDefined();
 
     cluster.server.put(
       kubeTlsSecret('labelled', { 'tls.crt': 'CERT', 'tls.key': 'KEY' }, { 'sluice.dev/secret-type': 'tls' }),

@@ -32,6 +32,7 @@ import {
 } from './mapping';
 import type { KubeServiceEndpoints } from './service-endpoints';
 import { SluiceSecretsInformer } from './sluice-secrets-informer';
+import { KUBE_TLS_SECRET_TYPE } from './tls-secrets';
 
 export interface KubeStoreOptions {
   /** The store owns it: `close()` closes it. */
@@ -170,7 +171,14 @@ export class KubeStore implements ResourceStore {
       let resourceVersion = expectedResourceVersion;
       if (key.kind === 'Secret') {
         const current = await this.client.find(type, key.namespace, key.name);
-        if (!current || !isSluiceSecret(current)) return;
+        if (!current) return;
+        if (current.type === KUBE_TLS_SECRET_TYPE && !isSluiceSecret(current)) {
+          // Sluice reads it but did not make it: deleting it would take a certificate from whoever did.
+          throw new Error(
+            `Secret ${key.namespace}/${key.name} is a ${KUBE_TLS_SECRET_TYPE} Secret that Sluice reads but does not own (no ${SECRET_TYPE_LABEL} label): delete it with kubectl`,
+          );
+        }
+        if (!isSluiceSecret(current)) return;
         resourceVersion ??= current.metadata.resourceVersion;
       }
       try {
