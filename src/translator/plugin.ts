@@ -61,8 +61,19 @@ export interface DestinationTarget {
   /** HTTP filter name -> per-route config (proto3 JSON with `@type`). */
   typedPerFilterConfig?: Record<string, Json>;
   requestHeadersToAdd?: Json[];
-  /** Route-level fields (`hostRewriteLiteral`, `prefixRewrite`, ...) the destination needs. */
-  routeFields?: Json;
+  /** The Host header the destination needs: on the route, or on its weighted cluster in a split. */
+  hostRewriteLiteral?: string;
+  /**
+   * On a route to the destination alone, `auto_host_rewrite` (the host of the cluster's endpoint) in
+   * place of `hostRewriteLiteral`, which its weighted cluster still carries in a split (Envoy has no
+   * per-cluster auto rewrite).
+   */
+  autoHostRewrite?: boolean;
+  /**
+   * The path rewrite (`prefixRewrite`, `regexRewrite` or `pathRewritePolicy`) the destination needs.
+   * Envoy applies it to the whole route: every destination of a split must need the same.
+   */
+  pathRewrite?: Json;
 }
 
 export interface RouteContext extends TranslationContext {

@@ -180,27 +180,65 @@ function addDestination(
     };
   }
   const clusters: Json[] = [];
-  let routeFields: Json | undefined;
+  const matchers = route.matchers?.length ? route.matchers : MATCH_ALL;
+  let firstPath: Json | undefined;
   for (let index = 0; index < destinations.length; index++) {
     const weighted = destinations[index];
     const target = resolveFor(route, options, weighted.destination, ctx);
     if (isError(target)) return { error: `routeAction.multi.destinations[${index}]: ${target.error}` };
-    if (target.routeFields) {
-      if (routeFields && JSON.stringify(routeFields) !== JSON.stringify(target.routeFields)) {
-        return {
-          error: `routeAction.multi.destinations[${index}]: its function needs route settings that conflict with another destination's`,
-        };
-      }
-      routeFields = target.routeFields;
-    }
+    const path = rewritesNothing(target.pathRewrite, matchers) ? undefined : target.pathRewrite;
+    if (index === 0) firstPath = path;
+    else if (JSON.stringify(path) !== JSON.stringify(firstPath))
+      return { error: pathConflict(firstPath, path, index) };
     const cluster: Json = { name: target.cluster, weight: weighted.weight ?? 0 };
     if (target.typedPerFilterConfig)
       cluster.typedPerFilterConfig = markUsed(target.typedPerFilterConfig, ctx);
     if (target.requestHeadersToAdd) cluster.requestHeadersToAdd = target.requestHeadersToAdd;
+    // Per cluster, so that the split's other destinations keep their own Host header.
+    if (target.hostRewriteLiteral) cluster.hostRewriteLiteral = target.hostRewriteLiteral;
     clusters.push(cluster);
   }
   action.weightedClusters = { clusters };
-  return { cluster: '', routeFields };
+  return { cluster: '', pathRewrite: firstPath };
+}
+
+/**
+ * Whether `rewrite` leaves every path the route matches as it is (a function's path matched exactly,
+ * or as the prefix): a split with destinations that keep the path then needs none.
+ */
+function rewritesNothing(rewrite: Json | undefined, matchers: readonly MatcherSpec[]): boolean {
+  const to = rewrite?.prefixRewrite;
+  return (
+    to !== undefined &&
+    Object.keys(rewrite as Json).length === 1 &&
+    matchers.every((matcher) => (matcher.exact ?? matcher.prefix) === to)
+  );
+}
+
+/** Where a path rewrite sends requests, for messages. */
+function rewrittenTo(rewrite: Json | undefined): string {
+  if (!rewrite) return 'kept';
+  const { prefixRewrite, regexRewrite, pathRewritePolicy } = rewrite as {
+    prefixRewrite?: string;
+    regexRewrite?: { substitution: string };
+    pathRewritePolicy?: { typedConfig: { pathTemplateRewrite: string } };
+  };
+  const to =
+    prefixRewrite ?? regexRewrite?.substitution ?? pathRewritePolicy?.typedConfig.pathTemplateRewrite;
+  return `rewritten to ${to}`;
+}
+
+/**
+ * Why destination `index` of a split cannot share the route with the first: they need different path
+ * rewrites. Names one that needs a rewrite: the later when it does, else the first.
+ */
+function pathConflict(first: Json | undefined, later: Json | undefined, index: number): string {
+  const [named, needs, otherIndex, other] = later ? [index, later, 0, first] : [0, first, index, later];
+  return (
+    `routeAction.multi.destinations[${named}]: needs the path ${rewrittenTo(needs)}, which Envoy ` +
+    `applies to the whole route, and destinations[${otherIndex}] needs it ${rewrittenTo(other)}; ` +
+    'split between destinations that need the same path, or use separate routes'
+  );
 }
 
 /** Fills `action` (the route's RouteAction); returns what its destination needs on the route besides. */
@@ -229,7 +267,9 @@ function fillRouteAction(
   }
   if (options.retries) action.retryPolicy = retryPolicy(options.retries, ctx.proxyless);
   if (options.hostRewrite) action.hostRewriteLiteral = options.hostRewrite;
-  if (target.routeFields) Object.assign(action, target.routeFields);
+  if (target.autoHostRewrite) action.autoHostRewrite = true;
+  else if (target.hostRewriteLiteral) action.hostRewriteLiteral = target.hostRewriteLiteral;
+  if (target.pathRewrite) Object.assign(action, target.pathRewrite);
   return target;
 }
 

@@ -368,12 +368,12 @@ describe('azure plugin', () => {
     ]);
   });
 
-  it('splits by weight between two functions of one app, each weighted cluster with its own key', () => {
+  it('splits by weight between two functions of one app, each weighted cluster with its own key and host', () => {
     const result = run(`[{matchers: [{prefix: /split}], routeAction: {multi: {destinations: [
       {weight: 90, destination: {upstream: {name: orders}, function: hello}},
       {weight: 10, destination: {upstream: {name: orders}, function: shared}}]}}}]`);
     expect(result.warnings()).toEqual([
-      "spec.virtualHost.routes[0]: route rejected: routeAction.multi.destinations[1]: its function needs route settings that conflict with another destination's",
+      'spec.virtualHost.routes[0]: route rejected: routeAction.multi.destinations[1]: needs the path rewritten to /api/shared, which Envoy applies to the whole route, and destinations[0] needs it rewritten to /api/hello; split between destinations that need the same path, or use separate routes',
     ]);
     const same = run(`[{matchers: [{prefix: /split}], routeAction: {multi: {destinations: [
       {weight: 90, destination: {upstream: {name: orders}, function: manual}},
@@ -382,11 +382,20 @@ describe('azure plugin', () => {
     expect(same.routes[0].route).toEqual({
       weightedClusters: {
         clusters: [
-          { name: ORDERS_CLUSTER, weight: 90, requestHeadersToAdd: keyHeader('FROM-SECRET') },
-          { name: ORDERS_CLUSTER, weight: 10, requestHeadersToAdd: keyHeader('FROM-SECRET') },
+          {
+            name: ORDERS_CLUSTER,
+            weight: 90,
+            requestHeadersToAdd: keyHeader('FROM-SECRET'),
+            hostRewriteLiteral: ORDERS_HOST,
+          },
+          {
+            name: ORDERS_CLUSTER,
+            weight: 10,
+            requestHeadersToAdd: keyHeader('FROM-SECRET'),
+            hostRewriteLiteral: ORDERS_HOST,
+          },
         ],
       },
-      hostRewriteLiteral: ORDERS_HOST,
       prefixRewrite: '/api/manual',
     });
   });

@@ -417,19 +417,20 @@ describe('gcp plugin', () => {
             name: 'gcf_default~hello-0a1b2c3d4e-uc.a.run.app:443',
             weight: 90,
             requestHeadersToAdd: header('Bearer stable'),
+            hostRewriteLiteral: 'hello-0a1b2c3d4e-uc.a.run.app',
           },
           {
             name: 'gcf_default~hello-canary-9f8e7d6c5b-uc.a.run.app:443',
             weight: 10,
             requestHeadersToAdd: header('Bearer canary'),
+            hostRewriteLiteral: 'hello-canary-9f8e7d6c5b-uc.a.run.app',
           },
         ],
       },
-      autoHostRewrite: true,
       regexRewrite: { pattern: { regex: '^/hello/?' }, substitution: '/' },
     });
     expect(split.report('VirtualService', 'vs')?.warnings).toEqual([
-      "spec.virtualHost.routes[1]: route rejected: routeAction.multi.destinations[1]: its function needs route settings that conflict with another destination's",
+      'spec.virtualHost.routes[1]: route rejected: routeAction.multi.destinations[1]: needs the path rewritten to /legacy-private/, which Envoy applies to the whole route, and destinations[0] needs it rewritten to /legacy/; split between destinations that need the same path, or use separate routes',
       'spec.virtualHost.routes[2]: route rejected: options.prefixRewrite: function hello sets the path itself; remove prefixRewrite',
       'spec.virtualHost.routes[3]: route rejected: upstream default/gcf: matchers[1] needs a different path rewrite than matchers[0]; split the route',
     ]);

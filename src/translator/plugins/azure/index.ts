@@ -142,7 +142,8 @@ function azureDestination(ctx: DestinationContext): DestinationTarget | { error:
   if ('error' in found) return { error: `${where(upstream)}: ${found.error}` };
   return {
     cluster: hostCluster(upstream, fn.hostName),
-    routeFields: { hostRewriteLiteral: fn.hostName, ...rewrite.routeFields },
+    hostRewriteLiteral: fn.hostName,
+    pathRewrite: rewrite.pathRewrite,
     ...(found.key
       ? {
           requestHeadersToAdd: [

@@ -2,7 +2,7 @@ import type { MatcherSpec } from '../../../api/types';
 import type { Json } from '../../plugin';
 import type { KnownAzureFunction } from './functions';
 
-type Rewrite = { routeFields: Json } | { error: string };
+type Rewrite = { pathRewrite: Json } | { error: string };
 
 /** The segments of a function's path before its first route parameter (`/api/products` of `/api/products/{id}`). */
 function literalStart(path: string): { literal: string; parameters: boolean } {
@@ -41,5 +41,5 @@ export function functionPathRewrite(fn: KnownAzureFunction, matchers: readonly M
       };
     chosen = rewrite;
   }
-  return { routeFields: chosen as Json };
+  return { pathRewrite: chosen as Json };
 }

@@ -180,8 +180,9 @@ function gcpDestination(ctx: DestinationContext): DestinationTarget | { error: s
   if ('error' in auth) return { error: `${where}: ${auth.error}` };
   return {
     cluster: functionClusterName(upstream, fn, address),
-    // The Host header of each weighted cluster's own function, which a literal could not give a split.
-    routeFields: { autoHostRewrite: true, ...rewrite.routeFields },
+    hostRewriteLiteral: address.host,
+    autoHostRewrite: true,
+    pathRewrite: rewrite.pathRewrite,
     ...auth,
   };
 }

@@ -27,7 +27,7 @@ function matcherRewrite(matcher: MatcherSpec, basePath: string): Json {
 export function functionPathRewrite(
   matchers: readonly MatcherSpec[],
   basePath: string,
-): { routeFields: Json } | { error: string } {
+): { pathRewrite: Json } | { error: string } {
   const rewrites = (matchers.length ? matchers : [{ prefix: '/' }]).map((matcher) =>
     matcherRewrite(matcher, basePath),
   );
@@ -36,5 +36,5 @@ export function functionPathRewrite(
     return {
       error: `matchers[${differing}] needs a different path rewrite than matchers[0]; split the route`,
     };
-  return { routeFields: { regexRewrite: rewrites[0] } };
+  return { pathRewrite: { regexRewrite: rewrites[0] } };
 }

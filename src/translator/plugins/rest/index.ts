@@ -24,7 +24,7 @@ function restDestination(ctx: DestinationContext): DestinationTarget | { error: 
     };
   const rewrite = pathRewrite(fn, ctx.matchers);
   if ('error' in rewrite) return { error: `${where}: ${rewrite.error}` };
-  return { cluster, routeFields: rewrite.routeFields, ...requestTransformation(fn) };
+  return { cluster, pathRewrite: rewrite.pathRewrite, ...requestTransformation(fn) };
 }
 
 /**

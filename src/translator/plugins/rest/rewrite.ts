@@ -17,7 +17,7 @@ const URI_TEMPLATE_REWRITE_TYPE =
 /** RE2 substitutions reference capture groups \1 to \9. */
 const MAX_CAPTURES = 9;
 
-type Rewrite = { routeFields: Json } | { error: string };
+type Rewrite = { pathRewrite: Json } | { error: string };
 
 /** An RE2 substitution: literals with backslashes escaped, variables as \N of the matcher's captures. */
 function substitution(target: PathTemplate, captures: readonly string[]): string {
@@ -58,7 +58,7 @@ function templateRewrite(fn: KnownRestFunction, target: PathTemplate, matcher: s
   const rewritten = renameVariables(target, mapping);
   if (!envoyTemplateProblem(parsed) && !envoyTemplateProblem(rewritten)) {
     return {
-      routeFields: {
+      pathRewrite: {
         pathRewritePolicy: {
           name: URI_TEMPLATE_REWRITER,
           typedConfig: { '@type': URI_TEMPLATE_REWRITE_TYPE, pathTemplateRewrite: formatTemplate(rewritten) },
@@ -69,7 +69,7 @@ function templateRewrite(fn: KnownRestFunction, target: PathTemplate, matcher: s
   if (parsed.variables.length > MAX_CAPTURES)
     return { error: `pathTemplate ${JSON.stringify(matcher)}: more than ${MAX_CAPTURES} variables` };
   return {
-    routeFields: {
+    pathRewrite: {
       regexRewrite: {
         pattern: { regex: templateRegex(parsed, true) },
         substitution: substitution(rewritten, parsed.variables),
@@ -90,9 +90,9 @@ function matcherRewrite(fn: KnownRestFunction, target: PathTemplate, matcher: Ma
   }
   const path = formatTemplate(target);
   // With a path (exact) match, prefix_rewrite replaces the whole path; otherwise replace it by regex.
-  if (matcher.exact !== undefined) return { routeFields: { prefixRewrite: path } };
+  if (matcher.exact !== undefined) return { pathRewrite: { prefixRewrite: path } };
   return {
-    routeFields: { regexRewrite: { pattern: { regex: '^.*$' }, substitution: substitution(target, []) } },
+    pathRewrite: { regexRewrite: { pattern: { regex: '^.*$' }, substitution: substitution(target, []) } },
   };
 }
 
