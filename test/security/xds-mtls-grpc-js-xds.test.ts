@@ -73,8 +73,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    await Promise.all(tunnels.splice(0).map((tunnel) => tunnel.close()));
+    // Clients first, while their ADS streams still reach Sluice: a grpc-js-xds 1.14 client whose stream
+    // breaks before it closes restarts it and waits for a tunnel that is gone, which nothing cancels.
     await harness?.close();
+    await Promise.all(tunnels.splice(0).map((tunnel) => tunnel.close()));
   } finally {
     fs.rmSync(certDir, { recursive: true, force: true });
   }
